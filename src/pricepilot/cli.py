@@ -1,0 +1,152 @@
+"""The ``pricepilot`` command line: thin wrappers that parse options and call one library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pricepilot import market as market_lib
+from pricepilot import policies as policy_lib
+from pricepilot.evaluation import BenchmarkReport, benchmark
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="PricePilot: personalised pricing.")
+console = Console()
+if not console.is_terminal:
+    console = Console(width=132)
+
+BASELINES = "list_price,uniform_random,best_uniform,epsilon_greedy,thompson"
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise typer.BadParameter(f"{what} is empty")
+    return values
+
+
+def _changes(pairs: list[str]) -> dict[str, Any]:
+    """Parse ``--set field=value`` into config changes (numbers as numbers)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"--set takes field=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        value: Any = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        out[key.strip()] = value
+    return out
+
+
+def _print_report(report: BenchmarkReport, title: str) -> None:
+    summary = report.summary()
+    table = Table(title=title)
+    cols = {
+        "reward_to_oracle": ("reward/oracle", "{:.4f}"),
+        "reward_to_oracle_tail": ("last 25%", "{:.4f}"),
+        "regret": ("regret", "{:,.0f}"),
+        "regret_exponent": ("growth", "{:.2f}"),
+        "regret_vs_best_fixed": ("vs best fixed", "{:,.0f}"),
+        "conversion": ("conversion", "{:.3f}"),
+        "mean_price_to_list": ("price/list", "{:.3f}"),
+        "decisions_per_s": ("decisions/s", "{:,.0f}"),
+    }
+    table.add_column("policy")
+    for label, _ in cols.values():
+        table.add_column(label, justify="right")
+    for policy, row in summary.iterrows():
+        table.add_row(str(policy), *(fmt.format(row[c]) for c, (_, fmt) in cols.items()))
+    console.print(table)
+
+
+def run_bench(
+    scenario: str,
+    policy_names: list[str],
+    visits: int,
+    seeds: list[int],
+    batch_size: int,
+    out: Path | None,
+    json_path: Path | None,
+    changes: dict[str, Any],
+) -> BenchmarkReport:
+    """Build the market and policies by name, run the benchmark, print and write its results."""
+    try:
+        config = market_lib.scenario(scenario, **changes)
+        known = set(policy_lib.available()) | {"best_uniform"}
+        unknown = [p for p in policy_names if p not in known]
+        if unknown:
+            raise ValueError(f"unknown policy {unknown}; available: {sorted(known)}")
+        specs: dict[str, policy_lib.PolicyBase | str] = {name: name for name in policy_names}
+        report = benchmark(config, specs, visits=visits, seeds=seeds, batch_size=batch_size, progress=True)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    _print_report(report, f"{scenario}: {visits:,} visits x seeds {seeds} (mean over seeds)")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.md").write_text(report.to_markdown() + "\n")
+        report.to_json(out / "bench.json")
+        report.plot(out / "regret.png")
+        console.print(f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'regret.png'}")
+    if json_path is not None:
+        report.to_json(json_path)
+        console.print(f"wrote {json_path}")
+    return report
+
+
+@app.command()
+def bench(
+    scenario: Annotated[str, typer.Option(help="scenario preset (see `pricepilot scenarios`)")] = "ecommerce",
+    policies: Annotated[str, typer.Option(help="comma-separated policy names")] = BASELINES,
+    visits: Annotated[int, typer.Option(min=1, help="visits per run")] = 200_000,
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0,1,2",
+    batch_size: Annotated[int, typer.Option(min=1, help="visits per decision call")] = 1_000,
+    out: Annotated[Path | None, typer.Option(help="folder for bench.md, bench.json, regret.png")] = None,
+    json: Annotated[Path | None, typer.Option("--json", help="write the JSON record here")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override a scenario field, e.g. --set n_items=20")
+    ] = None,
+) -> None:
+    """Run policies on identical simulated traffic and compare them with the oracle."""
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    run_bench(
+        scenario, names, visits, _int_list(seeds, "--seeds"), batch_size, out, json, _changes(set_ or [])
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the results")] = Path("runs/demo"),
+    visits: Annotated[int, typer.Option(min=1_000, help="visits per run")] = 200_000,
+) -> None:
+    """A short benchmark of the baselines on the default e-commerce market (about a minute)."""
+    run_bench("ecommerce", BASELINES.split(","), visits, [0, 1, 2], 1_000, out, None, {})
+
+
+@app.command()
+def scenarios() -> None:
+    """List the scenario presets."""
+    for name in market_lib.available():
+        console.print(name)
+
+
+@app.command(name="policies")
+def list_policies() -> None:
+    """List the policies available by name."""
+    for name in [*policy_lib.available(), "best_uniform"]:
+        console.print(name)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
