@@ -36,14 +36,16 @@ class Oracle:
         return np.asarray(np.argmax(self.expected_rewards(batch), axis=1), dtype=np.int64)
 
     @functools.cache  # noqa: B019  (one oracle per market, cached on the market)
-    def uniform_values(self, n_visits: int = 200_000) -> FloatArray:
-        """Long-run expected reward per visit of charging one action to everyone, shape (n_actions,).
+    def long_run_visits(self, n_visits: int = 200_000) -> tuple[FloatArray, FloatArray]:
+        """P(buy) and value if bought of every fixed action over visits of the long-run market.
 
-        Averages the exact expected reward over ``n_visits`` visits drawn from the long-run market:
-        visitors and items uniformly, any day of the year, promotions and competitor prices at their
-        stationary distribution (the competitor's level reacting to the fixed price), and, in the
-        reference-price market, every visitor's reference settled at that price.
+        Draws ``n_visits`` visits: visitors and items uniformly, any day of the year, promotions and
+        competitor prices at their stationary distribution (the competitor's level reacting to the
+        fixed price), and, in the reference-price market, every visitor's reference settled at that
+        price. Returns two arrays of shape (n_visits, n_actions).
         """
+        if n_visits < 1:
+            raise ValueError(f"n_visits must be at least 1, got {n_visits}")
         m, cfg = self.market, self.market.config
         rng = np.random.default_rng(m._oracle_seed)
         vi = rng.integers(m.visitors.n_visitors, size=n_visits)
@@ -64,13 +66,22 @@ class Oracle:
         slope = m.visitors.sensitivity[vi] + cfg.competitor_weight
         prices = m.ladder.prices(m.catalog.list_price[items])
         value = m.objective.value_if_bought(prices, m.catalog.unit_cost[items])
-        out = np.empty(m.n_actions)
+        probs = np.empty((n_visits, m.n_actions))
         for a, lf in enumerate(self._log_factors):
             base = common + cfg.competitor_weight * cfg.competitor_reaction * lf
             reference = np.full(n_visits, lf if cfg.is_dynamic else 0.0)
-            p = sigmoid(log_odds(base, slope, reference, lf, self._coupon[a], m.response))
-            out[a] = float(np.mean(p * value[:, a]))
-        return out
+            probs[:, a] = sigmoid(log_odds(base, slope, reference, lf, self._coupon[a], m.response))
+        return probs, value
+
+    def uniform_values(self, n_visits: int = 200_000) -> FloatArray:
+        """Long-run expected reward per visit of charging one action to everyone, shape (n_actions,)."""
+        probs, value = self.long_run_visits(n_visits)
+        return np.asarray(np.mean(probs * value, axis=0), dtype=np.float64)
+
+    def uniform_purchase_probabilities(self, n_visits: int = 200_000) -> FloatArray:
+        """Long-run P(buy) per visit when one action is charged to everyone, shape (n_actions,)."""
+        probs, _ = self.long_run_visits(n_visits)
+        return np.asarray(np.mean(probs, axis=0), dtype=np.float64)
 
     def best_uniform_action(self) -> int:
         """The single non-personalised price the oracle finds best for the whole population."""
