@@ -10,8 +10,8 @@ from pricepilot.market import Market
 
 
 def test_make_names_bad_names_and_options(market: Market) -> None:
-    with pytest.raises(ValueError, match="unknown policy 'lints'"):
-        pp.policies.make("lints", market.ladder)
+    with pytest.raises(ValueError, match="unknown policy 'magic'"):
+        pp.policies.make("magic", market.ladder)
     with pytest.raises(ValueError, match=r"no option\(s\) \['eps'\]"):
         pp.policies.make("epsilon_greedy", market.ladder, eps=0.1)
     with pytest.raises(ValueError, match="epsilon must lie in"):

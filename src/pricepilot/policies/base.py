@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -164,7 +163,13 @@ def greedy_probabilities(scores: FloatArray) -> FloatArray:
     return np.asarray(best / best.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
-_REGISTRY: dict[str, Callable[..., PolicyBase]] = {}
+def win_counts(winners: IntArray, n_actions: int) -> FloatArray:
+    """How often each action won in each column of ``winners`` (draws, n): shape (n, n_actions)."""
+    n = winners.shape[1]
+    flat = (np.arange(n)[None, :] * n_actions + winners).ravel()
+    return np.bincount(flat, minlength=n * n_actions).reshape(n, n_actions).astype(np.float64)
+
+
 _CLASSES: dict[str, type[PolicyBase]] = {}
 
 

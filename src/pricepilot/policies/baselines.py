@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricepilot.policies.base import PolicyBase, PolicyConfig, greedy_probabilities, register
+from pricepilot.policies.base import PolicyBase, PolicyConfig, greedy_probabilities, register, win_counts
 from pricepilot.types import ContextBatch, FloatArray, OutcomeBatch, PriceLadder
 
 
@@ -162,7 +162,5 @@ class BetaThompson(_PerLevelLearner):
         rng = np.random.default_rng([self.seed, int(self.offers_.sum())])
         draws = rng.beta(a, b, size=(m, self.n_actions))
         scores = draws[:, None, :] * contexts.value_if_bought[None, :, :]
-        winners = np.argmax(scores, axis=2)
-        probs = np.stack([(winners == k).mean(axis=0) for k in range(self.n_actions)], axis=1)
-        probs = probs + 0.5 / m
+        probs = win_counts(np.argmax(scores, axis=2), self.n_actions) + 0.5
         return np.asarray(probs / probs.sum(axis=1, keepdims=True), dtype=np.float64)

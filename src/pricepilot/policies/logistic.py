@@ -1,0 +1,162 @@
+"""Logistic Thompson sampling: learn each visitor's demand curve, price by a posterior draw.
+
+The purchase log-odds are linear in the visit features ``z = [1, x]`` and in their interaction with
+the log price multiple ``log f_a`` (and a coupon flag), so every visitor and moment gets a demand curve
+of its own::
+
+    logit P(buy | z, a) = w1 . z + (w2 . z) * log f_a + w3 * coupon_a
+
+The posterior over ``w`` is a Laplace approximation updated online, batch by batch (the previous
+posterior is the prior of the next batch, a few Newton steps find the new mode, and the Hessian there
+is the new precision). To price, draw ``w`` from the posterior and take the action that maximises
+``value_if_bought[a] * P(buy | a)``: the classic learn-the-demand-curve approach, with Thompson sampling
+doing the exploration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pricepilot.policies.base import PolicyBase, PolicyConfig, register, win_counts
+from pricepilot.policies.features import visit_features
+from pricepilot.types import ContextBatch, FloatArray, OutcomeBatch, PriceLadder
+
+
+def _sigmoid(x: FloatArray) -> FloatArray:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)), dtype=np.float64)
+
+
+def laplace_update(
+    mean: FloatArray,
+    precision: FloatArray,
+    design: FloatArray,
+    bought: FloatArray,
+    newton_steps: int = 3,
+) -> tuple[FloatArray, FloatArray]:
+    """One online Laplace step of Bayesian logistic regression.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (D,), prior mean; precision : ndarray of shape (D, D), prior precision
+    design : ndarray of shape (n, D); bought : ndarray of shape (n,), 0/1
+
+    Returns
+    -------
+    The posterior mode (D,) and the precision at the mode (D, D).
+    """
+    w = mean.copy()
+    hessian = precision
+    for _ in range(newton_steps):
+        p = _sigmoid(design @ w)
+        grad = precision @ (w - mean) - design.T @ (bought - p)
+        hessian = precision + (design * (p * (1.0 - p))[:, None]).T @ design
+        w = w - np.linalg.solve(hessian, grad)
+    p = _sigmoid(design @ w)
+    hessian = precision + (design * (p * (1.0 - p))[:, None]).T @ design
+    return w, hessian
+
+
+@dataclass(frozen=True)
+class LogisticTSConfig(PolicyConfig):
+    """Hyper-parameters of logistic Thompson sampling.
+
+    prior_precision : precision of the zero-mean normal prior on every coefficient.
+    exploration : scale of the posterior sd used for the draws (1: the Laplace posterior).
+    newton_steps : Newton iterations per update batch.
+    propensity_draws : posterior draws that estimate each action's probability.
+    """
+
+    prior_precision: float = 1.0
+    exploration: float = 1.0
+    newton_steps: int = 3
+    propensity_draws: int = 128
+
+    def __post_init__(self) -> None:
+        if self.prior_precision <= 0:
+            raise ValueError(f"prior_precision must be > 0, got {self.prior_precision}")
+        if self.exploration < 0:
+            raise ValueError(f"exploration must be >= 0, got {self.exploration}")
+        if self.newton_steps < 1 or self.propensity_draws < 1:
+            raise ValueError("newton_steps and propensity_draws must be >= 1")
+
+
+@register
+class LogisticTS(PolicyBase):
+    """Thompson sampling over a Bayesian logistic demand model (see the module docstring)."""
+
+    name = "logistic_ts"
+    Config = LogisticTSConfig
+    config: LogisticTSConfig
+
+    def __init__(self, ladder: PriceLadder, config: LogisticTSConfig | None = None, seed: int = 0) -> None:
+        super().__init__(ladder, config, seed)
+        self._log_factors = np.log(ladder.factors)
+        self._coupon = ladder.is_coupon.astype(np.float64)
+        self.mean_: FloatArray = np.zeros(0)
+        self.precision_: FloatArray = np.zeros((0, 0))
+        self.chol_: FloatArray = np.zeros((0, 0))
+        self.n_updates_: FloatArray = np.zeros(1)
+
+    def _ensure(self, p: int) -> None:
+        dim = 2 * p + 1
+        if self.mean_.size == dim:
+            return
+        if self.mean_.size:
+            raise ValueError(f"{self.name} was fitted on {(self.mean_.size - 1) // 2} features, got {p}")
+        self.mean_ = np.zeros(dim)
+        self.precision_ = self.config.prior_precision * np.eye(dim)
+        self.chol_ = np.eye(dim) / np.sqrt(self.config.prior_precision)
+
+    def design(self, z: FloatArray, actions: FloatArray) -> FloatArray:
+        """Rows ``[z, z * log f_a, coupon_a]`` for visit features ``z`` (n, p) and actions (n,)."""
+        a = actions.astype(np.int64)
+        return np.hstack([z, z * self._log_factors[a, None], self._coupon[a, None]])
+
+    def update(self, outcomes: OutcomeBatch) -> None:
+        self._check_ladder(outcomes.contexts)
+        z = visit_features(outcomes.contexts)
+        self._ensure(z.shape[1])
+        design = self.design(z, outcomes.actions.astype(np.float64))
+        self.mean_, self.precision_ = laplace_update(
+            self.mean_,
+            self.precision_,
+            design,
+            outcomes.purchased.astype(np.float64),
+            self.config.newton_steps,
+        )
+        # Cholesky factor of the covariance: cov = inv(P) = L L^T with L = inv(chol(P))^T.
+        upper = np.linalg.cholesky(self.precision_)
+        self.chol_ = np.linalg.inv(upper).T
+        self.n_updates_ += outcomes.n
+
+    def purchase_probabilities(self, contexts: ContextBatch, weights: FloatArray) -> FloatArray:
+        """P(buy) of every action under each weight vector: weights (m, D) -> shape (n, m, n_actions)."""
+        z = visit_features(contexts)
+        p = z.shape[1]
+        level = z @ weights[:, :p].T
+        slope = z @ weights[:, p : 2 * p].T
+        logit = (
+            level[:, :, None]
+            + slope[:, :, None] * self._log_factors[None, None, :]
+            + weights[None, :, 2 * p, None] * self._coupon[None, None, :]
+        )
+        return _sigmoid(logit)
+
+    def action_probabilities(self, contexts: ContextBatch) -> FloatArray:
+        """Probability that a posterior draw makes each action best, shape (n, n_actions).
+
+        Estimated from ``propensity_draws`` draws seeded by the policy's seed and state, so it is a
+        deterministic function of what the policy has learned; ``act`` samples from exactly these.
+        """
+        self._check_ladder(contexts)
+        self._ensure(contexts.n_features + 1)
+        m = self.config.propensity_draws
+        rng = np.random.default_rng([self.seed, int(self.n_updates_[0])])
+        noise = rng.standard_normal((m, self.mean_.size))
+        weights = self.mean_[None, :] + self.config.exploration * noise @ self.chol_.T
+        scores = self.purchase_probabilities(contexts, weights) * contexts.value_if_bought[:, None, :]
+        winners = np.argmax(scores, axis=2).T  # (m, n)
+        probs = win_counts(winners, self.n_actions) + 0.5 / self.n_actions
+        return np.asarray(probs / probs.sum(axis=1, keepdims=True), dtype=np.float64)

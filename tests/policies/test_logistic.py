@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+import pricepilot as pp
+from pricepilot.policies.logistic import LogisticTSConfig, laplace_update
+
+
+def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.standard_normal((n, 3))])
+    w = np.array([-1.0, 0.8, -0.5, 0.3])
+    y = (rng.random(n) < 1 / (1 + np.exp(-X @ w))).astype(float)
+    return X, y, w
+
+
+def test_laplace_mode_is_the_map_estimate() -> None:
+    X, y, _ = _synthetic(2_000, 0)
+    prior = 2.0 * np.eye(4)
+
+    def neg_log_post(w: np.ndarray) -> float:
+        u = X @ w
+        return float(0.5 * w @ prior @ w + np.sum(np.logaddexp(0, u) - y * u))
+
+    expected = minimize(neg_log_post, np.zeros(4), method="BFGS", options={"gtol": 1e-10}).x
+    mode, precision = laplace_update(np.zeros(4), prior, X, y, newton_steps=8)
+    np.testing.assert_allclose(mode, expected, atol=1e-5)
+    assert np.all(np.linalg.eigvalsh(precision) > 2.0 - 1e-9)  # data only adds precision
+
+
+def test_online_updates_recover_the_weights() -> None:
+    X, y, w = _synthetic(40_000, 1)
+    mean, precision = np.zeros(4), np.eye(4)
+    for rows in np.array_split(np.arange(X.shape[0]), 40):
+        mean, precision = laplace_update(mean, precision, X[rows], y[rows])
+    sd = np.sqrt(np.diag(np.linalg.inv(precision)))
+    assert np.all(np.abs(mean - w) < 4 * sd + 0.02)
+
+
+def test_learns_demand_and_beats_the_best_uniform_price() -> None:
+    market = pp.market.make("ecommerce", seed=1, n_visitors=5_000)
+    report = pp.evaluation.benchmark(market, {"lts": "logistic_ts", "best": "best_uniform"}, visits=60_000)
+    table = report.table().set_index("policy")
+    assert table.loc["lts", "reward_to_oracle_tail"] > table.loc["best", "reward_to_oracle_tail"] + 0.01
+
+
+def test_learned_demand_falls_with_price() -> None:
+    market = pp.market.make("ecommerce", seed=2, n_visitors=5_000)
+    policy = pp.policies.make("logistic_ts", market.ladder)
+    uniform = pp.policies.make("uniform_random", market.ladder)
+    for _ in range(30):
+        batch = market.observe(1_000)
+        policy.update(market.step(batch, uniform.act(batch.context)))
+    contexts = market.observe(500).context
+    p = policy.purchase_probabilities(contexts, policy.mean_[None, :])[:, 0, :]  # type: ignore[attr-defined]
+    assert np.mean(np.diff(p, axis=1) < 0) > 0.95
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ValueError, match="prior_precision must be > 0"):
+        LogisticTSConfig(prior_precision=0)
