@@ -286,6 +286,19 @@ class Decision:
         rows = np.arange(contexts.n)
         return cls(actions, propensities, contexts.prices[rows, actions], policy)
 
+    @classmethod
+    def trusted(
+        cls, actions: IntArray, propensities: FloatArray, prices: FloatArray, policy: str
+    ) -> Decision:
+        """Build a decision from arrays a policy has just made (int64 actions, float64 propensities in
+        (0, 1] and prices, all of shape (n,)) without re-checking them: the hot path of ``act``."""
+        decision = object.__new__(cls)
+        object.__setattr__(decision, "actions", actions)
+        object.__setattr__(decision, "propensities", propensities)
+        object.__setattr__(decision, "prices", prices)
+        object.__setattr__(decision, "policy", policy)
+        return decision
+
     @property
     def n(self) -> int:
         return int(self.actions.shape[0])

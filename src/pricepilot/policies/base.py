@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 
@@ -99,7 +99,8 @@ class PolicyBase:
         self._check_ladder(contexts)
         probs = self.action_probabilities(contexts)
         actions = sample_rows(probs, self.rng)
-        return Decision.from_actions(contexts, actions, probs[np.arange(contexts.n), actions], self.version)
+        rows = np.arange(contexts.n)
+        return Decision.trusted(actions, probs[rows, actions], contexts.prices[rows, actions], self.version)
 
     def _check_ladder(self, contexts: ContextBatch) -> None:
         if contexts.ladder.n_actions != self.n_actions:
@@ -151,10 +152,10 @@ class PolicyBase:
 
 def sample_rows(probs: FloatArray, rng: np.random.Generator) -> IntArray:
     """Draw one column index per row of a row-stochastic matrix ``probs`` (n, k) by inversion."""
-    cdf = np.cumsum(probs, axis=1)
+    cdf = probs.cumsum(axis=1)
     u = rng.random(probs.shape[0]) * cdf[:, -1]
     actions = (cdf < u[:, None]).sum(axis=1)
-    return np.asarray(np.minimum(actions, probs.shape[1] - 1), dtype=np.int64)
+    return cast(IntArray, np.minimum(actions, probs.shape[1] - 1))
 
 
 def greedy_probabilities(scores: FloatArray) -> FloatArray:

@@ -65,21 +65,23 @@ class LogisticTSConfig(PolicyConfig):
     prior_precision : precision of the zero-mean normal prior on every coefficient.
     exploration : scale of the posterior sd used for the draws (1: the Laplace posterior).
     newton_steps : Newton iterations per update batch.
-    propensity_draws : posterior draws that estimate each action's probability.
+    posterior_draws : posterior draws kept after each update. Acting picks one of them at random and
+        prices greedily under it; an action's probability is the share of draws under which it wins
+        (plus a small floor), so propensities are exact for the behaviour and cheap to compute.
     """
 
     prior_precision: float = 1.0
     exploration: float = 1.0
     newton_steps: int = 3
-    propensity_draws: int = 128
+    posterior_draws: int = 32
 
     def __post_init__(self) -> None:
         if self.prior_precision <= 0:
             raise ValueError(f"prior_precision must be > 0, got {self.prior_precision}")
         if self.exploration < 0:
             raise ValueError(f"exploration must be >= 0, got {self.exploration}")
-        if self.newton_steps < 1 or self.propensity_draws < 1:
-            raise ValueError("newton_steps and propensity_draws must be >= 1")
+        if self.newton_steps < 1 or self.posterior_draws < 1:
+            raise ValueError("newton_steps and posterior_draws must be >= 1")
 
 
 @register
@@ -98,6 +100,7 @@ class LogisticTS(PolicyBase):
         self.precision_: FloatArray = np.zeros((0, 0))
         self.chol_: FloatArray = np.zeros((0, 0))
         self.n_updates_: FloatArray = np.zeros(1)
+        self._draws: tuple[FloatArray, FloatArray] | None = None
 
     def _ensure(self, p: int) -> None:
         dim = 2 * p + 1
@@ -130,33 +133,55 @@ class LogisticTS(PolicyBase):
         upper = np.linalg.cholesky(self.precision_)
         self.chol_ = np.linalg.inv(upper).T
         self.n_updates_ += outcomes.n
+        self._draws = None
+
+    def _posterior_draws(self) -> tuple[FloatArray, FloatArray]:
+        """The kept posterior draws: visit weights (p, 2 * m), level and slope side by side, and
+        coupon weights (m,). Drawn from a generator seeded by the policy's seed and state, so they are
+        a deterministic function of what the policy has learned (and survive save and load)."""
+        if self._draws is None:
+            m = self.config.posterior_draws
+            rng = np.random.default_rng([self.seed, int(self.n_updates_[0])])
+            noise = rng.standard_normal((m, self.mean_.size))
+            weights = self.mean_[None, :] + self.config.exploration * noise @ self.chol_.T
+            p = (self.mean_.size - 1) // 2
+            visit = np.ascontiguousarray(np.hstack([weights[:, :p].T, weights[:, p : 2 * p].T]))
+            self._draws = (visit, weights[:, 2 * p].copy())
+        return self._draws
 
     def purchase_probabilities(self, contexts: ContextBatch, weights: FloatArray) -> FloatArray:
         """P(buy) of every action under each weight vector: weights (m, D) -> shape (n, m, n_actions)."""
-        z = visit_features(contexts)
-        p = z.shape[1]
-        level = z @ weights[:, :p].T
-        slope = z @ weights[:, p : 2 * p].T
-        logit = (
-            level[:, :, None]
-            + slope[:, :, None] * self._log_factors[None, None, :]
-            + weights[None, :, 2 * p, None] * self._coupon[None, None, :]
-        )
+        p = contexts.n_features + 1
+        visit = np.hstack([weights[:, :p].T, weights[:, p : 2 * p].T])
+        return self._probabilities(visit_features(contexts), visit, weights[:, 2 * p])
+
+    def _probabilities(self, z: FloatArray, visit: FloatArray, coupon: FloatArray) -> FloatArray:
+        m = coupon.size
+        both = z @ visit
+        logit = both[:, :m, None] + both[:, m:, None] * self._log_factors
+        if self._coupon.any():
+            logit = logit + coupon[None, :, None] * self._coupon
         return _sigmoid(logit)
 
     def action_probabilities(self, contexts: ContextBatch) -> FloatArray:
-        """Probability that a posterior draw makes each action best, shape (n, n_actions).
+        """Share of the kept posterior draws under which each action is best, shape (n, n_actions).
 
-        Estimated from ``propensity_draws`` draws seeded by the policy's seed and state, so it is a
-        deterministic function of what the policy has learned; ``act`` samples from exactly these.
+        A small floor keeps every action possible, as it is under the exact posterior.
         """
         self._check_ladder(contexts)
         self._ensure(contexts.n_features + 1)
-        m = self.config.propensity_draws
-        rng = np.random.default_rng([self.seed, int(self.n_updates_[0])])
-        noise = rng.standard_normal((m, self.mean_.size))
-        weights = self.mean_[None, :] + self.config.exploration * noise @ self.chol_.T
-        scores = self.purchase_probabilities(contexts, weights) * contexts.value_if_bought[:, None, :]
-        winners = np.argmax(scores, axis=2).T  # (m, n)
-        probs = win_counts(winners, self.n_actions) + 0.5 / self.n_actions
-        return np.asarray(probs / probs.sum(axis=1, keepdims=True), dtype=np.float64)
+        visit, coupon = self._posterior_draws()
+        m, k = coupon.size, self.n_actions
+        both = visit_features(contexts) @ visit
+        logit = both[:, :m, None] + both[:, m:, None] * self._log_factors
+        if self._coupon.any():
+            logit += coupon[None, :, None] * self._coupon
+        # value * sigmoid(logit) = value / (1 + exp(-logit)), computed in place
+        np.negative(logit, out=logit)
+        np.exp(logit, out=logit)
+        logit += 1.0
+        winners = np.argmax(contexts.value_if_bought[:, None, :] / logit, axis=2)  # (n, m)
+        flat = (winners + (np.arange(contexts.n) * k)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=contexts.n * k).reshape(contexts.n, k)
+        floor = 0.5 / k
+        return np.asarray((counts + floor) / (m + k * floor), dtype=np.float64)
