@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricepilot.policies.base import PolicyBase, PolicyConfig, register, win_counts
+from pricepilot.policies.base import PolicyBase, PolicyConfig, register
 from pricepilot.policies.features import visit_features
 from pricepilot.types import ContextBatch, FloatArray, OutcomeBatch, PriceLadder
 
