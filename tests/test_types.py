@@ -109,3 +109,11 @@ def test_decision_rejects_bad_propensity() -> None:
     np.testing.assert_allclose(d.prices, [9.0, 10.0, 11.0])
     with pytest.raises(ValueError, match=r"row 1 has 0\.0"):
         Decision(np.array([0, 1]), np.array([1.0, 0.0]), np.array([1.0, 1.0]), "p")
+
+
+def test_satisfaction_term_rewards_paying_under_the_reference() -> None:
+    objective = Objective.named("revenue=1,conversion=2,satisfaction=0.5")
+    value = objective.value_if_bought(np.array([[8.0, 12.0]]), np.array([5.0]), np.array([10.0]))
+    np.testing.assert_allclose(value, [[8.0 + 2.0 + 0.5 * 2.0, 12.0 + 2.0]])
+    with pytest.raises(ValueError, match="needs reference_prices"):
+        objective.value_if_bought(np.array([[8.0]]), np.array([5.0]))

@@ -54,7 +54,7 @@ def _print_report(report: BenchmarkReport, title: str) -> None:
     table = Table(title=title)
     cols = {
         "reward_to_oracle": ("reward/oracle", "{:.4f}"),
-        "reward_to_oracle_tail": ("last 25%", "{:.4f}"),
+        "reward_to_oracle_tail": ("tail", "{:.4f}"),
         "regret": ("regret", "{:,.0f}"),
         "regret_exponent": ("growth", "{:.2f}"),
         "regret_vs_best_fixed": ("vs best fixed", "{:,.0f}"),
@@ -79,6 +79,7 @@ def run_bench(
     out: Path | None,
     json_path: Path | None,
     changes: dict[str, Any],
+    window: int | None = None,
 ) -> BenchmarkReport:
     """Build the market and policies by name, run the benchmark, print and write its results."""
     try:
@@ -88,7 +89,9 @@ def run_bench(
         if unknown:
             raise ValueError(f"unknown policy {unknown}; available: {sorted(known)}")
         specs: dict[str, policy_lib.PolicyBase | str] = {name: name for name in policy_names}
-        report = benchmark(config, specs, visits=visits, seeds=seeds, batch_size=batch_size, progress=True)
+        report = benchmark(
+            config, specs, visits=visits, seeds=seeds, batch_size=batch_size, window=window, progress=True
+        )
     except ValueError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
@@ -114,6 +117,10 @@ def bench(
     batch_size: Annotated[int, typer.Option(min=1, help="visits per decision call")] = 1_000,
     out: Annotated[Path | None, typer.Option(help="folder for bench.md, bench.json, regret.png")] = None,
     json: Annotated[Path | None, typer.Option("--json", help="write the JSON record here")] = None,
+    window: Annotated[
+        int | None,
+        typer.Option(min=1, help="visits at the end for the tail reward share (default: last 25%)"),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override a scenario field, e.g. --set n_items=20")
     ] = None,

@@ -126,26 +126,33 @@ class PriceLadder:
 
 @dataclass(frozen=True, slots=True)
 class Objective:
-    """What a sale is worth: ``revenue * price + profit * (price - cost) + conversion * 1``.
+    """What a sale is worth, as a weighted mix of terms (all weights >= 0)::
 
-    The same objective applies to every policy in a run. Presets: :meth:`named`.
+        revenue * price + profit * (price - cost) + conversion * 1
+            + satisfaction * max(reference_price - price, 0)
+
+    ``conversion`` counts units sold (the market-share term); ``satisfaction`` rewards the visitor's
+    gain from paying under their reference price (the list price where no reference is tracked). The
+    same objective applies to every policy in a run. Presets: :meth:`named`.
     """
 
     revenue: float = 0.0
     profit: float = 1.0
     conversion: float = 0.0
+    satisfaction: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("revenue", "profit", "conversion"):
+        for name in ("revenue", "profit", "conversion", "satisfaction"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"objective weight {name} must be finite and >= 0, got {value}")
-        if self.revenue == self.profit == self.conversion == 0:
+        if self.revenue == self.profit == self.conversion == self.satisfaction == 0:
             raise ValueError("an objective needs at least one positive weight")
 
     @classmethod
     def named(cls, name: str) -> Objective:
-        """``'revenue'``, ``'profit'``, ``'conversions'``, or a mix like ``'revenue=1,profit=0.5'``."""
+        """``'revenue'``, ``'profit'``, ``'conversions'``, or a mix such as
+        ``'revenue=1,conversion=5,satisfaction=0.5'``."""
         presets = {
             "revenue": cls(revenue=1.0, profit=0.0),
             "profit": cls(profit=1.0),
@@ -153,7 +160,7 @@ class Objective:
         }
         if name in presets:
             return presets[name]
-        weights: dict[str, float] = {"revenue": 0.0, "profit": 0.0, "conversion": 0.0}
+        weights: dict[str, float] = {"revenue": 0.0, "profit": 0.0, "conversion": 0.0, "satisfaction": 0.0}
         try:
             for part in name.split(","):
                 key, value = part.split("=")
@@ -164,13 +171,21 @@ class Objective:
         except (ValueError, KeyError) as err:
             raise ValueError(
                 f"unknown objective {name!r}: use revenue, profit, conversions or a mix such as "
-                "'revenue=1,profit=0.5'"
+                "'revenue=1,conversion=5,satisfaction=0.5'"
             ) from err
         return cls(**weights)
 
-    def value_if_bought(self, prices: FloatArray, unit_costs: FloatArray) -> FloatArray:
-        """Reward of a sale at ``prices`` (shape (n, k)) for items costing ``unit_costs`` (shape (n,))."""
-        return self.revenue * prices + self.profit * (prices - unit_costs[:, None]) + self.conversion
+    def value_if_bought(
+        self, prices: FloatArray, unit_costs: FloatArray, reference_prices: FloatArray | None = None
+    ) -> FloatArray:
+        """Reward of a sale at ``prices`` (shape (n, k)) for items costing ``unit_costs`` (shape (n,)),
+        with the visitors' ``reference_prices`` (shape (n,), currency) for the satisfaction term."""
+        value = self.revenue * prices + self.profit * (prices - unit_costs[:, None]) + self.conversion
+        if self.satisfaction:
+            if reference_prices is None:
+                raise ValueError("the satisfaction term needs reference_prices")
+            value = value + self.satisfaction * np.maximum(reference_prices[:, None] - prices, 0.0)
+        return np.asarray(value, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,3 +124,15 @@ def test_competitor_reacts_to_our_prices() -> None:
         high.step(bh, _fixed(bh, 8))
         low.step(bl, _fixed(bl, 0))
     assert high.dynamics.competitor.mean() > low.dynamics.competitor.mean() + 0.05
+
+
+def test_mixed_objective_is_the_same_for_market_and_oracle() -> None:
+    market = pp.market.make("reference-price", seed=0, objective="revenue=1,conversion=3,satisfaction=1")
+    batch = market.observe(1_000)
+    ctx = batch.context
+    reference = ctx.list_prices * np.exp(batch.truth.reference)
+    expected = ctx.prices + 3.0 + np.maximum(reference[:, None] - ctx.prices, 0.0)
+    np.testing.assert_allclose(ctx.value_if_bought, expected)
+    outcome = market.step(batch, _fixed(batch, 0))
+    np.testing.assert_allclose(outcome.reward[outcome.purchased], expected[outcome.purchased, 0])
+    assert market.oracle.uniform_values(10_000).shape == (market.n_actions,)

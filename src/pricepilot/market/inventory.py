@@ -69,7 +69,7 @@ class InventorySeason:
         list_price = self.market.catalog.list_price[:1]
         self.prices: FloatArray = self.ladder.prices(list_price)[0]
         self.sale_value: FloatArray = self.market.objective.value_if_bought(
-            self.prices[None, :], self.market.catalog.unit_cost[:1]
+            self.prices[None, :], self.market.catalog.unit_cost[:1], list_price
         )[0]
         self.buy_probability: FloatArray = self.market.oracle.uniform_purchase_probabilities(n_visits)
         self.salvage = float(config.salvage_value * list_price[0])

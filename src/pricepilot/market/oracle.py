@@ -65,9 +65,14 @@ class Oracle:
         )
         slope = m.visitors.sensitivity[vi] + cfg.competitor_weight
         prices = m.ladder.prices(m.catalog.list_price[items])
-        value = m.objective.value_if_bought(prices, m.catalog.unit_cost[items])
+        list_prices = m.catalog.list_price[items]
         probs = np.empty((n_visits, m.n_actions))
+        value = np.empty((n_visits, m.n_actions))
         for a, lf in enumerate(self._log_factors):
+            settled = list_prices * np.exp(lf if cfg.is_dynamic else 0.0)
+            value[:, a] = m.objective.value_if_bought(
+                prices[:, a : a + 1], m.catalog.unit_cost[items], settled
+            )[:, 0]
             base = common + cfg.competitor_weight * cfg.competitor_reaction * lf
             reference = np.full(n_visits, lf if cfg.is_dynamic else 0.0)
             probs[:, a] = sigmoid(log_odds(base, slope, reference, lf, self._coupon[a], m.response))

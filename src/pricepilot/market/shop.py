@@ -178,7 +178,7 @@ class Market:
             feature_names=self.feature_names,
             ladder=self.ladder,
             prices=prices,
-            value_if_bought=self.objective.value_if_bought(prices, costs),
+            value_if_bought=self.objective.value_if_bought(prices, costs, list_prices * np.exp(reference)),
             list_prices=list_prices,
             unit_costs=costs,
             item_ids=items,
