@@ -53,3 +53,15 @@ def test_bench_errors_name_the_bad_value(tmp_path: Path) -> None:
 def test_lists() -> None:
     assert "ecommerce" in runner.invoke(app, ["scenarios"]).output
     assert "thompson" in runner.invoke(app, ["policies"]).output
+
+
+def test_compare_prints_ratios(tmp_path: Path) -> None:
+    record = tmp_path / "bench.json"
+    args = ["bench", "--policies", "list_price,best_uniform", "--visits", "2000", "--seeds", "0,1"]
+    assert runner.invoke(app, [*args, "--set", "n_visitors=300", "--json", str(record)]).exit_code == 0
+    result = runner.invoke(app, ["compare", str(record), "--policy", "best_uniform", "--to", "list_price"])
+    assert result.exit_code == 0, result.output
+    assert "list_price" in result.output
+    bad = runner.invoke(app, ["compare", str(record), "--policy", "best_uniform", "--to", "magic"])
+    assert bad.exit_code == 2
+    assert "no rows for policy ['magic']" in bad.output

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from pricepilot import market as market_lib
 from pricepilot import policies as policy_lib
-from pricepilot.evaluation import BenchmarkReport, benchmark
+from pricepilot.evaluation import BenchmarkReport, GateConfig, OffPolicyReport, benchmark
+from pricepilot.evaluation.offline import evaluate_files
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="PricePilot: personalised pricing.")
 console = Console()
@@ -19,6 +20,7 @@ if not console.is_terminal:
     console = Console(width=132)
 
 BASELINES = "list_price,uniform_random,best_uniform,epsilon_greedy,thompson"
+DEMO = BASELINES + ",logistic_ts"
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -137,8 +139,90 @@ def demo(
     out: Annotated[Path, typer.Option(help="folder for the results")] = Path("runs/demo"),
     visits: Annotated[int, typer.Option(min=1_000, help="visits per run")] = 200_000,
 ) -> None:
-    """A short benchmark of the baselines on the default e-commerce market (about a minute)."""
-    run_bench("ecommerce", BASELINES.split(","), visits, [0, 1, 2], 1_000, out, None, {})
+    """A short benchmark on the default e-commerce market: the baselines and logistic Thompson sampling
+    (personalised prices learned online), 3 seeds, about a minute."""
+    run_bench("ecommerce", DEMO.split(","), visits, [0, 1, 2], 1_000, out, None, {})
+
+
+@app.command()
+def compare(
+    record: Annotated[Path, typer.Argument(help="a bench.json written by `pricepilot bench`")],
+    policy: Annotated[str, typer.Option(help="the policy to compare")],
+    to: Annotated[str, typer.Option(help="comma-separated reference policies")],
+    column: Annotated[str, typer.Option(help="per-visit column to compare")] = "expected_reward_per_visit",
+) -> None:
+    """Per-seed ratios of one policy's reward to others' in a recorded benchmark (same traffic)."""
+    try:
+        table = BenchmarkReport.from_json(record).ratios(policy, [r.strip() for r in to.split(",")], column)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+
+
+def _print_offline(report: OffPolicyReport) -> None:
+    level = f"{100 * (1 - report.meta['alpha']):g}%"
+    table = Table(
+        title=f"off-policy estimates on {report.meta['rounds']:,} logged rounds ({level} intervals)"
+    )
+    for col in ("policy", "estimator", "value", f"{level} interval", "ESS", "max weight", "truth", "warning"):
+        table.add_column(col, justify="left" if col in {"policy", "estimator", "warning"} else "right")
+    for _, r in report.table().iterrows():
+        truth = "" if r["truth"] is None or r["truth"] != r["truth"] else f"{r['truth']:.5g}"
+        table.add_row(
+            str(r["policy"]),
+            str(r["estimator"]),
+            f"{r['value']:.5g}",
+            f"[{r['ci_low']:.5g}, {r['ci_high']:.5g}]",
+            f"{r['ess']:,.0f}",
+            f"{r['max_weight']:.3g}",
+            truth,
+            "[yellow]" + str(r["warnings"])[:60] + "[/yellow]" if r["warnings"] else "",
+        )
+    console.print(table)
+    if report.gate is not None:
+        verdict = "[green]PROMOTE[/green]" if report.gate.promote else "[red]REFUSE[/red]"
+        console.print(f"promotion gate ({report.meta['gate_estimator']}): {verdict}")
+        for reason in report.gate.reasons:
+            console.print(f"  {reason}")
+
+
+@app.command()
+def evaluate(
+    logs: Annotated[Path, typer.Option(help="logged rounds: .parquet or .csv (see pricepilot.data.logfile)")],
+    policy: Annotated[Path, typer.Option(help="folder of the saved candidate policy")],
+    current: Annotated[
+        Path | None, typer.Option(help="folder of the saved current policy: run the promotion gate")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for report.md, report.json, estimates.png")] = None,
+    estimators: Annotated[
+        str, typer.Option(help="comma-separated estimators")
+    ] = "dm,ips,snips,dr,sndr,switch_dr",
+    interval: Annotated[str, typer.Option(help="'normal' or 'bootstrap'")] = "normal",
+    alpha: Annotated[float, typer.Option(help="1 - confidence level")] = 0.05,
+    gate_estimator: Annotated[str, typer.Option(help="estimator the promotion gate uses")] = "dr",
+    seed: Annotated[int, typer.Option(help="seeds the reward model's folds and the bootstrap")] = 0,
+) -> None:
+    """Estimate a saved policy's value from logged rounds, with intervals and diagnostics.
+
+    With --current, also run the promotion gate; the exit code is then 0 when the candidate may be
+    promoted and 1 when it is refused (2: bad input).
+    """
+    try:
+        names = [e.strip() for e in estimators.split(",") if e.strip()]
+        gate = GateConfig(estimator=gate_estimator, alpha=alpha, interval=interval, seed=seed)  # type: ignore[arg-type]
+        report = evaluate_files(
+            logs, policy, current, estimators=names, alpha=alpha, interval=interval, gate=gate, seed=seed
+        )
+    except (ValueError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    _print_offline(report)
+    if out is not None:
+        paths = report.write(out)
+        console.print("wrote " + ", ".join(str(p) for p in paths))
+    if report.gate is not None and not report.gate.promote:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -73,3 +73,14 @@ def test_bad_arguments_are_named() -> None:
         pp.evaluation.benchmark(market, {}, visits=1000)
     with pytest.raises(ValueError, match=r"visits \(10\) must be at least batch_size"):
         pp.evaluation.benchmark(market, {"l": "list_price"}, visits=10, batch_size=100)
+
+
+def test_ratios_compare_policies_seed_by_seed() -> None:
+    report = _run(seeds=(0, 1))
+    ratios = report.ratios("best_uniform", ["list_price", "best_uniform"])
+    table = report.table().pivot(index="seed", columns="policy", values="expected_reward_per_visit")
+    expected = (table["best_uniform"] / table["list_price"]).mean()
+    assert ratios.loc["list_price", "mean"] == pytest.approx(expected)
+    assert ratios.loc["best_uniform", "min"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"no rows for policy \['vw'\]"):
+        report.ratios("best_uniform", ["vw"])

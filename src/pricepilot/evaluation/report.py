@@ -90,6 +90,26 @@ class BenchmarkReport:
             out[c + "_sd"] = std[c]
         return out
 
+    def ratios(
+        self, policy: str, references: list[str], column: str = "expected_reward_per_visit"
+    ) -> pd.DataFrame:
+        """Per-seed ratio of ``policy``'s ``column`` to each reference policy's, with mean, sd and min.
+
+        With the default column this is the ratio of cumulative expected reward on identical traffic
+        (every run of a seed has the same visits); ``profit_per_visit`` gives realised profit.
+        """
+        df = self.table()
+        known = set(df["policy"])
+        missing = [p for p in [policy, *references] if p not in known]
+        if missing:
+            raise ValueError(f"no rows for policy {missing}; the report has {sorted(known)}")
+        wide = df.pivot(index="seed", columns="policy", values=column)
+        out = pd.DataFrame({ref: wide[policy] / wide[ref] for ref in references})
+        summary = pd.DataFrame(
+            {"mean": out.mean(), "sd": out.std(ddof=1), "min": out.min(), "max": out.max()}
+        )
+        return summary.rename_axis(f"{policy} / reference ({column})")
+
     def to_markdown(self) -> str:
         """The summary as a markdown table: mean ± sd over seeds."""
         summary = self.summary()
@@ -177,13 +197,20 @@ class BenchmarkReport:
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
         fig.suptitle(f"scenario {self.meta.get('scenario')}, seeds {self.meta.get('seeds')}")
-        fig.tight_layout()
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp.png")
-        fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        os.replace(tmp, target)
+        save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str]) -> None:
+    """Write a matplotlib figure as PNG atomically (a crash never leaves half a file) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, target)
 
 
 def _atomic_write(path: Path, text: str) -> None:

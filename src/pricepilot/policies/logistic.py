@@ -34,6 +34,7 @@ def laplace_update(
     design: FloatArray,
     bought: FloatArray,
     newton_steps: int = 3,
+    start: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """One online Laplace step of Bayesian logistic regression.
 
@@ -41,13 +42,14 @@ def laplace_update(
     ----------
     mean : ndarray of shape (D,), prior mean; precision : ndarray of shape (D, D), prior precision
     design : ndarray of shape (n, D); bought : ndarray of shape (n,), 0/1
+    newton_steps : Newton iterations towards the posterior mode
+    start : where the iterations start (default: the prior mean)
 
     Returns
     -------
     The posterior mode (D,) and the precision at the mode (D, D).
     """
-    w = mean.copy()
-    hessian = precision
+    w = (mean if start is None else start).copy()
     for _ in range(newton_steps):
         p = _sigmoid(design @ w)
         grad = precision @ (w - mean) - design.T @ (bought - p)
@@ -112,6 +114,10 @@ class LogisticTS(PolicyBase):
         self.precision_ = self.config.prior_precision * np.eye(dim)
         self.chol_ = np.eye(dim) / np.sqrt(self.config.prior_precision)
 
+    def _visit(self, contexts: ContextBatch) -> FloatArray:
+        """The visit representation ``z`` that the demand model is linear in, shape (n, p)."""
+        return visit_features(contexts)
+
     def design(self, z: FloatArray, actions: FloatArray) -> FloatArray:
         """Rows ``[z, z * log f_a, coupon_a]`` for visit features ``z`` (n, p) and actions (n,)."""
         a = actions.astype(np.int64)
@@ -119,7 +125,7 @@ class LogisticTS(PolicyBase):
 
     def update(self, outcomes: OutcomeBatch) -> None:
         self._check_ladder(outcomes.contexts)
-        z = visit_features(outcomes.contexts)
+        z = self._visit(outcomes.contexts)
         self._ensure(z.shape[1])
         design = self.design(z, outcomes.actions.astype(np.float64))
         self.mean_, self.precision_ = laplace_update(
@@ -151,9 +157,10 @@ class LogisticTS(PolicyBase):
 
     def purchase_probabilities(self, contexts: ContextBatch, weights: FloatArray) -> FloatArray:
         """P(buy) of every action under each weight vector: weights (m, D) -> shape (n, m, n_actions)."""
-        p = contexts.n_features + 1
+        z = self._visit(contexts)
+        p = z.shape[1]
         visit = np.hstack([weights[:, :p].T, weights[:, p : 2 * p].T])
-        return self._probabilities(visit_features(contexts), visit, weights[:, 2 * p])
+        return self._probabilities(z, visit, weights[:, 2 * p])
 
     def _probabilities(self, z: FloatArray, visit: FloatArray, coupon: FloatArray) -> FloatArray:
         m = coupon.size
@@ -169,10 +176,11 @@ class LogisticTS(PolicyBase):
         A small floor keeps every action possible, as it is under the exact posterior.
         """
         self._check_ladder(contexts)
-        self._ensure(contexts.n_features + 1)
+        z = self._visit(contexts)
+        self._ensure(z.shape[1])
         visit, coupon = self._posterior_draws()
         m, k = coupon.size, self.n_actions
-        both = visit_features(contexts) @ visit
+        both = z @ visit
         logit = both[:, :m, None] + both[:, m:, None] * self._log_factors
         if self._coupon.any():
             logit += coupon[None, :, None] * self._coupon

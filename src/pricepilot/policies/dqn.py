@@ -1,0 +1,312 @@
+"""Deep Q-network (Mnih et al. 2015) with a target network, a replay buffer, and Double and Dueling options.
+
+Training runs in torch (imported only when the policy learns); after training the weights are exported
+to numpy (``params_``) and deciding is a pure numpy forward pass (:mod:`pricepilot.policies.mlp`).
+
+- ``learn(env, total_steps, seed)`` runs the Gymnasium loop of CleanRL's ``dqn.py``: epsilon-greedy
+  exploration on a linear schedule, a transition stored every step (``terminated`` kept, truncation
+  bootstraps), a gradient step every ``train_frequency`` steps after ``learning_starts``, and a target
+  update every ``target_network_frequency`` steps.
+- ``update(outcomes)`` stores every outcome as a terminal one-step transition and trains on the same
+  schedule, so the policy also runs as a neural contextual bandit behind the service.
+- ``action_probabilities`` is epsilon-greedy over the Q-values: exact propensities. Before any
+  training every Q-value is 0, so the policy prices uniformly at random.
+
+Saved state: the online and target weights, the feature count and the step counter. The replay buffer
+and Adam's moments are not saved: a reloaded policy decides exactly as the saved one, and resumes
+learning with an empty buffer and a fresh optimiser.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pricepilot.policies.base import PolicyBase, PolicyConfig, register
+from pricepilot.policies.mlp import layer_shapes, q_forward
+from pricepilot.policies.td import (
+    TrainingLog,
+    check_env_spaces,
+    check_epsilons,
+    epsilon_greedy,
+    linear_schedule,
+)
+from pricepilot.types import ContextBatch, FloatArray, IntArray, OutcomeBatch, PriceLadder
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+
+    from pricepilot.policies.dqn_torch import DQNTrainer
+
+
+@dataclass(frozen=True)
+class DQNConfig(PolicyConfig):
+    """Hyper-parameters of DQN (named after CleanRL's ``dqn.py`` arguments).
+
+    Network
+    -------
+    hidden_sizes : widths of the ReLU hidden layers.
+    dueling : split the head into a state value and action advantages (Wang et al. 2016).
+
+    Learning
+    --------
+    double : bootstrap with the target network's value of the online network's best action
+        (van Hasselt et al. 2016) instead of the target network's maximum.
+    learning_rate : Adam's step size.
+    anneal_lr : in ``learn``, decay the step size linearly to 0 over the run (as CleanRL's PPO), so the
+        last updates are small and the network settles instead of stopping on a noisy iterate (with
+        noisy rewards the greedy action of the last iterate flips); ``update`` never anneals.
+    buffer_size : transitions kept in the replay buffer.
+    batch_size : transitions per gradient step.
+    gamma : discount factor in [0, 1].
+    tau : target update rate (1: copy the online network).
+    target_network_frequency : steps (transitions) between target updates.
+    learning_starts : steps before the first gradient step.
+    train_frequency : steps between gradient steps; gradient_steps : gradient steps each time.
+    loss : ``'mse'`` (CleanRL) or ``'huber'`` (SB3; smooth L1 with threshold 1, which turns into a
+        median-like absolute loss, hence biased, for scaled rewards and TD errors above 1).
+    max_grad_norm : gradient norm clip.
+    torch_threads : intra-op torch threads while training (small networks train fastest on one).
+    reward_scale : rewards are multiplied by this for training (returns of order 1 train best); the
+        Q-values reported by :meth:`DQN.q_values` are divided back into reward units.
+
+    Exploration
+    -----------
+    start_epsilon, epsilon, exploration_fraction : ``learn`` explores with an epsilon moving linearly
+        from ``start_epsilon`` to ``epsilon`` over the first ``exploration_fraction`` of its steps;
+        ``epsilon`` is also the exploration when serving (``act``, ``action_probabilities``).
+    """
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    dueling: bool = False
+    double: bool = True
+    learning_rate: float = 5e-4
+    anneal_lr: bool = False
+    buffer_size: int = 50_000
+    batch_size: int = 64
+    gamma: float = 0.99
+    tau: float = 1.0
+    target_network_frequency: int = 500
+    learning_starts: int = 1_000
+    train_frequency: int = 4
+    gradient_steps: int = 1
+    loss: str = "mse"
+    max_grad_norm: float = 10.0
+    torch_threads: int = 1
+    reward_scale: float = 1.0
+    start_epsilon: float = 1.0
+    epsilon: float = 0.05
+    exploration_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {self.hidden_sizes}")
+        for name in (
+            "buffer_size",
+            "batch_size",
+            "target_network_frequency",
+            "train_frequency",
+            "gradient_steps",
+            "torch_threads",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        for name in ("learning_rate", "max_grad_norm", "reward_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
+        if self.loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {self.loss!r}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"tau must lie in (0, 1], got {self.tau}")
+        check_epsilons(self.start_epsilon, self.epsilon, self.exploration_fraction)
+
+
+def _crossings(before: int, after: int, every: int, start: int) -> int:
+    """How many multiples of ``every`` above ``start`` lie in ``(before, after]``."""
+    low = max(before, start)
+    return max(0, after // every - low // every) if after > start else 0
+
+
+@register
+class DQN(PolicyBase):
+    """Deep Q-learning over the visit features (see the module docstring)."""
+
+    name = "dqn"
+    Config = DQNConfig
+    config: DQNConfig
+
+    def __init__(self, ladder: PriceLadder, config: DQNConfig | None = None, seed: int = 0) -> None:
+        super().__init__(ladder, config, seed)
+        self.params_: FloatArray = np.zeros(0)
+        self.target_params_: FloatArray = np.zeros(0)
+        self.n_features_: IntArray = np.zeros(1, dtype=np.int64)
+        self.steps_: IntArray = np.zeros(1, dtype=np.int64)
+        self._trainer: DQNTrainer | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.params_.size)
+
+    def _shapes(self, n_features: int) -> list[tuple[int, int]]:
+        return layer_shapes(n_features, self.config.hidden_sizes, self.n_actions, self.config.dueling)
+
+    # ----------------------------------------------------------------- deciding (numpy only)
+    def q_values(self, features: FloatArray) -> FloatArray:
+        """Q-values of every action, shape (n, n_actions), in reward units (0 before any training).
+
+        Parameters
+        ----------
+        features : ndarray of shape (n, d), the visit features or env observations
+        """
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2:
+            raise ValueError(f"features must have shape (n, d), got {x.shape}")
+        if not self.is_fitted:
+            return np.zeros((x.shape[0], self.n_actions))
+        d = int(self.n_features_[0])
+        if x.shape[1] != d:
+            raise ValueError(f"{self.name} was trained on {d} features, got {x.shape[1]}")
+        q = q_forward(self.params_, x, self._shapes(d), self.config.dueling)
+        return q / self.config.reward_scale
+
+    def greedy_actions(self, features: FloatArray) -> IntArray:
+        """The highest-valued action of each feature vector (lowest index on ties), shape (n,)."""
+        return np.asarray(np.argmax(self.q_values(features), axis=1), dtype=np.int64)
+
+    def action_probabilities(self, contexts: ContextBatch) -> FloatArray:
+        """Epsilon-greedy (``config.epsilon``) over the Q-values, shape (n, n_actions)."""
+        self._check_ladder(contexts)
+        return epsilon_greedy(self.q_values(contexts.features), self.config.epsilon)
+
+    # ----------------------------------------------------------------- learning (torch, lazily)
+    def _ensure_trainer(self, n_features: int, seed: int) -> DQNTrainer:
+        fitted_on = int(self.n_features_[0])
+        if fitted_on and n_features != fitted_on:
+            raise ValueError(f"{self.name} was trained on {fitted_on} features, got {n_features}")
+        if self._trainer is None:
+            try:
+                from pricepilot.policies.dqn_torch import DQNTrainer
+            except ImportError as err:
+                raise ImportError(
+                    f"{self.name} trains with torch, which is not installed: pip install 'pricepilot[peers]' "
+                    "(deciding with trained or loaded weights needs numpy only)"
+                ) from err
+
+            self._trainer = DQNTrainer(
+                self.config, n_features, self.n_actions, self.params_, self.target_params_, seed
+            )
+            self.n_features_ = np.array([n_features], dtype=np.int64)
+            self._export()
+        return self._trainer
+
+    def _export(self) -> None:
+        if self._trainer is not None:
+            self.params_, self.target_params_ = self._trainer.export()
+
+    def _advance(self, trainer: DQNTrainer, n_new: int, rng: np.random.Generator) -> None:
+        """Count ``n_new`` stored transitions; run the gradient steps and target updates now due."""
+        cfg = self.config
+        before = int(self.steps_[0])
+        after = before + n_new
+        self.steps_ = np.array([after], dtype=np.int64)
+        if len(trainer.buffer) == 0:
+            return
+        due = _crossings(before, after, cfg.train_frequency, cfg.learning_starts)
+        for _ in range(due * cfg.gradient_steps):
+            trainer.train_step(rng)
+        if _crossings(before, after, cfg.target_network_frequency, cfg.learning_starts):
+            trainer.sync_target()
+
+    def update(self, outcomes: OutcomeBatch) -> None:
+        """Store each outcome as a terminal one-step transition (target: its reward) and train."""
+        self._check_ladder(outcomes.contexts)
+        x = outcomes.contexts.features
+        trainer = self._ensure_trainer(x.shape[1], self.seed)
+        trainer.buffer.add(
+            x, outcomes.actions, outcomes.reward * self.config.reward_scale, x, np.ones(outcomes.n, bool)
+        )
+        with trainer.threads():
+            self._advance(trainer, outcomes.n, self.rng)
+        self._export()
+
+    def learn(self, env: gym.Env[Any, Any], total_steps: int, seed: int | None = None) -> TrainingLog:
+        """Train on a Gymnasium env for ``total_steps`` environment steps, then export the weights.
+
+        Parameters
+        ----------
+        env : gymnasium.Env with a 1-D Box observation (the features) and ``Discrete(n_actions)``
+            actions (ladder indices)
+        total_steps : int, environment steps (over as many episodes as they take)
+        seed : int, optional
+            Seeds the env's first ``reset``, the exploration and minibatch draws (numpy) and, if the
+            network is new, its initialisation (torch); default: the policy's seed.
+
+        Returns
+        -------
+        TrainingLog
+        """
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        d = check_env_spaces(env, self.n_actions)
+        seed = self.seed if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        trainer = self._ensure_trainer(d, seed)
+        start = time.perf_counter()
+        with trainer.threads():
+            returns, lengths = self._run(env, trainer, total_steps, seed, rng)
+        self._export()
+        return TrainingLog(
+            np.asarray(returns), np.asarray(lengths, dtype=np.int64), total_steps, time.perf_counter() - start
+        )
+
+    def _run(
+        self,
+        env: gym.Env[Any, Any],
+        trainer: DQNTrainer,
+        total_steps: int,
+        seed: int,
+        rng: np.random.Generator,
+    ) -> tuple[list[float], list[int]]:
+        """The env loop of :meth:`learn`; returns each finished episode's return and length."""
+        cfg = self.config
+        duration = cfg.exploration_fraction * total_steps
+        returns: list[float] = []
+        lengths: list[int] = []
+        obs = np.asarray(env.reset(seed=seed)[0], dtype=np.float64)
+        episode_return, episode_length = 0.0, 0
+        for step in range(total_steps):
+            eps = linear_schedule(cfg.start_epsilon, cfg.epsilon, duration, step)
+            if cfg.anneal_lr:
+                trainer.set_learning_rate(cfg.learning_rate * (1.0 - step / total_steps))
+            if rng.random() < eps:
+                action = int(rng.integers(self.n_actions))
+            else:
+                action = int(np.argmax(trainer.q_values(obs[None, :])[0]))
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs = np.asarray(next_obs, dtype=np.float64)
+            trainer.buffer.add(
+                obs[None, :],
+                np.array([action]),
+                np.array([float(reward) * cfg.reward_scale]),
+                next_obs[None, :],
+                np.array([bool(terminated)]),
+            )
+            self._advance(trainer, 1, rng)
+            episode_return += float(reward)
+            episode_length += 1
+            if terminated or truncated:
+                returns.append(episode_return)
+                lengths.append(episode_length)
+                episode_return, episode_length = 0.0, 0
+                obs = np.asarray(env.reset()[0], dtype=np.float64)
+            else:
+                obs = next_obs
+        trainer.set_learning_rate(cfg.learning_rate)
+        return returns, lengths

@@ -1,0 +1,164 @@
+"""DQN training in torch: the Q-network, its target copy, the optimiser and one gradient step.
+
+Imported lazily by :class:`pricepilot.policies.dqn.DQN` when it trains; deciding never imports torch.
+The network's parameters are laid out exactly as :mod:`pricepilot.policies.mlp` reads them, and the
+bootstrap values and TD targets are the pure numpy functions of :mod:`pricepilot.policies.td`, so the
+trained network is served by a numpy forward pass that gives the same Q-values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from pricepilot.policies.mlp import layer_shapes
+from pricepilot.policies.td import ReplayBuffer, double_next_values, max_next_values, td_target
+from pricepilot.types import FloatArray
+
+if TYPE_CHECKING:
+    from pricepilot.policies.dqn import DQNConfig
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op torch threads, then restore the previous setting.
+
+    Small networks train fastest on one thread; more threads only contend on a busy machine.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class QNetwork(nn.Module):
+    """ReLU MLP from observations (n, d) to Q-values (n, n_actions); optionally a dueling head."""
+
+    def __init__(self, n_inputs: int, hidden_sizes: tuple[int, ...], n_actions: int, dueling: bool) -> None:
+        super().__init__()
+        shapes = layer_shapes(n_inputs, hidden_sizes, n_actions, dueling)
+        n_heads = 2 if dueling else 1
+        self.dueling = dueling
+        self.hidden = nn.ModuleList(nn.Linear(i, o) for o, i in shapes[:-n_heads])
+        self.heads = nn.ModuleList(nn.Linear(i, o) for o, i in shapes[-n_heads:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = functional.relu(layer(x))
+        if self.dueling:
+            value, advantage = self.heads[0](x), self.heads[1](x)
+            aggregated: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
+            return aggregated
+        out: torch.Tensor = self.heads[0](x)
+        return out
+
+
+def get_flat(module: nn.Module) -> FloatArray:
+    """The module's parameters in registration order, flattened to one float64 vector."""
+    return np.concatenate([p.detach().cpu().numpy().ravel() for p in module.parameters()]).astype(np.float64)
+
+
+def set_flat(module: nn.Module, params: FloatArray) -> None:
+    """Copy a flat vector (as :func:`get_flat` writes it) into the module's parameters."""
+    expected = sum(p.numel() for p in module.parameters())
+    if params.shape != (expected,):
+        raise ValueError(f"the network has {expected} parameters, got a vector of shape {params.shape}")
+    at = 0
+    with torch.no_grad():
+        for p in module.parameters():
+            n = p.numel()
+            p.copy_(torch.from_numpy(np.asarray(params[at : at + n])).view_as(p))
+            at += n
+
+
+class DQNTrainer:
+    """Online and target networks, Adam, and the replay buffer of one DQN policy.
+
+    Parameters
+    ----------
+    config : DQNConfig
+    n_inputs, n_actions : observation length and number of actions
+    params, target_params : ndarray, flat weights to start from (empty: fresh initialisation)
+    seed : int, seeds torch's initialisation (inside ``torch.random.fork_rng``, so the caller's torch
+        random state is left as it was)
+    """
+
+    def __init__(
+        self,
+        config: DQNConfig,
+        n_inputs: int,
+        n_actions: int,
+        params: FloatArray,
+        target_params: FloatArray,
+        seed: int,
+    ) -> None:
+        self.config = config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.online = QNetwork(n_inputs, config.hidden_sizes, n_actions, config.dueling)
+            self.target = QNetwork(n_inputs, config.hidden_sizes, n_actions, config.dueling)
+        if params.size:
+            set_flat(self.online, params)
+        set_flat(self.target, target_params if target_params.size else get_flat(self.online))
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate)
+        self.buffer = ReplayBuffer(config.buffer_size, n_inputs)
+
+    def threads(self) -> contextlib.AbstractContextManager[None]:
+        """Context in which to train: ``config.torch_threads`` intra-op threads."""
+        return torch_threads(self.config.torch_threads)
+
+    def q_values(self, obs: FloatArray) -> FloatArray:
+        """Online Q-values of observations (n, d), shape (n, n_actions), in scaled reward units."""
+        with torch.no_grad():
+            q = self.online(torch.as_tensor(obs, dtype=torch.float32))
+        return np.asarray(q.numpy(), dtype=np.float64)
+
+    def train_step(self, rng: np.random.Generator) -> float:
+        """One gradient step on a uniform minibatch; returns the loss (``config.loss``)."""
+        cfg = self.config
+        batch = self.buffer.sample(cfg.batch_size, rng)
+        next_obs = torch.as_tensor(batch.next_obs, dtype=torch.float32)
+        with torch.no_grad():
+            q_next_target = self.target(next_obs).numpy().astype(np.float64)
+            if cfg.double:
+                q_next_online = self.online(next_obs).numpy().astype(np.float64)
+                next_values = double_next_values(q_next_online, q_next_target)
+            else:
+                next_values = max_next_values(q_next_target)
+        targets = td_target(batch.rewards, next_values, batch.terminated, cfg.gamma)
+        q = self.online(torch.as_tensor(batch.obs, dtype=torch.float32))
+        chosen = q.gather(1, torch.as_tensor(batch.actions)[:, None]).squeeze(1)
+        target = torch.as_tensor(targets, dtype=torch.float32)
+        if cfg.loss == "huber":
+            loss = functional.smooth_l1_loss(chosen, target)
+        else:
+            loss = functional.mse_loss(chosen, target)
+        self.optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        nn.utils.clip_grad_norm_(self.online.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        return float(loss.item())
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        """Set Adam's step size (for an annealed schedule)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+
+    def sync_target(self) -> None:
+        """``target <- tau * online + (1 - tau) * target`` (``tau = 1``: a hard copy)."""
+        tau = self.config.tau
+        with torch.no_grad():
+            for t, o in zip(self.target.parameters(), self.online.parameters(), strict=True):
+                t.mul_(1.0 - tau).add_(o, alpha=tau)
+
+    def export(self) -> tuple[FloatArray, FloatArray]:
+        """Flat float64 weights of the online and target networks."""
+        return get_flat(self.online), get_flat(self.target)

@@ -1,0 +1,47 @@
+"""Reinforcement learning for the dynamic markets: tabular Q-learning and SARSA, and DQN.
+
+Importing this module registers ``q_learning``, ``sarsa`` and ``dqn`` with :func:`pricepilot.policies.make`.
+Each policy decides on ``ContextBatch`` features like any other, learns from outcomes as one-step
+episodes (``update``), and trains on a Gymnasium environment with real transitions (``learn``).
+"""
+
+from __future__ import annotations
+
+from pricepilot.policies.dqn import DQN, DQNConfig
+from pricepilot.policies.tabular import (
+    QLearning,
+    QLearningConfig,
+    Sarsa,
+    SarsaConfig,
+    TabularConfig,
+    state_index,
+)
+from pricepilot.policies.td import (
+    ReplayBuffer,
+    ReplaySample,
+    TrainingLog,
+    double_next_values,
+    epsilon_greedy,
+    linear_schedule,
+    max_next_values,
+    td_target,
+)
+
+__all__ = [
+    "DQN",
+    "DQNConfig",
+    "QLearning",
+    "QLearningConfig",
+    "ReplayBuffer",
+    "ReplaySample",
+    "Sarsa",
+    "SarsaConfig",
+    "TabularConfig",
+    "TrainingLog",
+    "double_next_values",
+    "epsilon_greedy",
+    "linear_schedule",
+    "max_next_values",
+    "state_index",
+    "td_target",
+]
