@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from pricepilot import evaluation, market, policies
+from pricepilot import evaluation, guardrails, market, policies
 from pricepilot.types import ContextBatch, Decision, Objective, OutcomeBatch, PriceLadder
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "PriceLadder",
     "__version__",
     "evaluation",
+    "guardrails",
     "market",
     "policies",
 ]
