@@ -119,7 +119,13 @@ class NeuralLinearTS(LogisticTS):
 
     def _retrain(self) -> None:
         """Train network and demand weights in torch on the kept outcomes, then refit the posterior."""
-        import torch
+        try:
+            import torch
+        except ImportError as err:
+            raise ImportError(
+                f"{self.name} trains its representation with torch, which is not installed: "
+                "pip install -c constraints.txt 'pricepilot[peers]' (the CPU build of torch 2.13.0)"
+            ) from err
 
         cfg = self.config
         x = self.kept_x_
