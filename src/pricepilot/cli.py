@@ -288,5 +288,55 @@ def datasets_fetch(
     console.print(f"{name}: {folder}")
 
 
+@app.command()
+def serve(
+    db: Annotated[
+        str, typer.Option(help="store URL: a SQLite file (default) or postgresql://user:pw@host/db")
+    ] = "sqlite:///pricepilot.db",
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    policy: Annotated[str, typer.Option(help="registry name of the policy to serve")] = "default",
+    objective: Annotated[str, typer.Option(help="revenue, profit, conversions or a mix")] = "profit",
+) -> None:
+    """Start the HTTP service (OpenAPI docs at /docs) on the store at --db."""
+    import uvicorn
+
+    from pricepilot.service import Settings, create_app
+
+    try:
+        settings = Settings(db_url=db, policy_name=policy, objective=objective)
+        service = create_app(settings)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    uvicorn.run(service, host=host, port=port)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP service.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[list[str], typer.Option("--scope", help="offers, events or admin (repeatable)")],
+    db: Annotated[
+        str, typer.Option(help="store URL (as for `pricepilot serve`)")
+    ] = "sqlite:///pricepilot.db",
+    label: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
+) -> None:
+    """Issue an API key with the given scopes; it is printed once, only its hash is stored."""
+    from pricepilot.service import create_key
+    from pricepilot.store import make_engine, upgrade
+
+    try:
+        engine = make_engine(db)
+        upgrade(engine)
+        token = create_key(engine, [s for part in scope for s in part.split(",")], label)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    print(token)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,73 @@
+"""Service settings: a frozen dataclass read from ``PRICEPILOT_*`` environment variables by a function.
+
+Nothing is read at import time: :func:`load_settings` builds the settings when asked, so a test or the
+CLI builds its own (``Settings(db_url=...)``) and passes it to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pricepilot.guardrails import GuardrailConfig
+from pricepilot.store import DEFAULT_URL
+from pricepilot.types import Objective
+
+ENV_PREFIX = "PRICEPILOT_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How the service runs.
+
+    Attributes
+    ----------
+    db_url : str, SQLAlchemy URL of the store (a SQLite file by default, or ``postgresql://...``).
+    policy_name : str, the registry name whose active version serves offers and learns online.
+    objective : str, what a sale is worth (see :meth:`pricepilot.types.Objective.named`).
+    guardrails : GuardrailConfig, the price rules applied to every offer.
+    snapshot_every : int >= 1, outcomes between two snapshots of the live policy's state.
+    max_body_bytes : int >= 1, largest request body accepted (413 above it).
+    max_candidates, max_events : int >= 1, largest batch per request (422 above it).
+    """
+
+    db_url: str = DEFAULT_URL
+    policy_name: str = "default"
+    objective: str = "profit"
+    guardrails: GuardrailConfig = field(default_factory=GuardrailConfig)
+    snapshot_every: int = 100
+    max_body_bytes: int = 1_000_000
+    max_candidates: int = 100
+    max_events: int = 1_000
+
+    def __post_init__(self) -> None:
+        Objective.named(self.objective)  # validates the objective's name
+        for name in ("snapshot_every", "max_body_bytes", "max_candidates", "max_events"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Settings.{name} must be an int >= 1, got {value!r}")
+        if not self.policy_name or "@" in self.policy_name:
+            raise ValueError(f"Settings.policy_name must be non-empty without '@', got {self.policy_name!r}")
+
+    @property
+    def objective_(self) -> Objective:
+        """The objective as a record."""
+        return Objective.named(self.objective)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``PRICEPILOT_DB_URL``, ``PRICEPILOT_POLICY_NAME``, ``PRICEPILOT_OBJECTIVE``,
+    ``PRICEPILOT_SNAPSHOT_EVERY``, ``PRICEPILOT_MAX_BODY_BYTES`` (defaults where unset)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, str | int] = {}
+    for name in ("db_url", "policy_name", "objective"):
+        if (raw := env.get(ENV_PREFIX + name.upper())) is not None:
+            values[name] = raw
+    for name in ("snapshot_every", "max_body_bytes", "max_candidates", "max_events"):
+        if (raw := env.get(ENV_PREFIX + name.upper())) is not None:
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,83 @@
+"""Fixtures: an app on a temporary SQLite file with a registered, promoted LinTS policy and keys."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import pricepilot as pp
+from pricepilot.service import Settings, build_artifact, create_app, create_key
+from pricepilot.store import make_engine
+from pricepilot.types import PriceLadder
+
+FEATURES = ("visitor_score", "item_quality")
+LADDER = PriceLadder.linear(0.8, 1.2, 5)
+
+
+def artifact(seed: int = 0) -> str:
+    """A fresh LinTS policy on ``LADDER`` reading ``FEATURES``, packed and base64-encoded."""
+    policy = pp.policies.make("lints", ladder=LADDER, seed=seed)
+    return base64.b64encode(build_artifact(policy, FEATURES)).decode()
+
+
+@dataclass
+class Keys:
+    offers: dict[str, str]
+    events: dict[str, str]
+    admin: dict[str, str]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(db_url=f"sqlite:///{tmp_path / 'service.db'}", snapshot_every=1, max_body_bytes=50_000)
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Keys:
+    engine = make_engine(settings.db_url)
+    try:
+        return Keys(
+            offers=bearer(create_key(engine, ["offers"])),
+            events=bearer(create_key(engine, ["events"])),
+            admin=bearer(create_key(engine, ["admin"])),
+        )
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def bare(settings: Settings, keys: Keys) -> Iterator[TestClient]:
+    """A client of an app with no policy registered yet."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def client(bare: TestClient, keys: Keys) -> TestClient:
+    """A client of an app serving ``default@1``."""
+    r = bare.post("/v1/policies", json={"name": "default", "artifact": artifact()}, headers=keys.admin)
+    assert r.status_code == 201, r.text
+    r = bare.post("/v1/policies/default@1/promote", headers=keys.admin)
+    assert r.status_code == 200, r.text
+    return bare
+
+
+def offer_request(opted_out: bool = False, n: int = 3, day: int = 20_000) -> dict[str, object]:
+    return {
+        "visitor": {"id": 42, "features": {"visitor_score": 0.5, "age": 33.0}, "opted_out": opted_out},
+        "context": {"page": "home"},
+        "candidates": [
+            {"item_id": i, "list_price": 10.0 + i, "unit_cost": 6.0, "features": {"item_quality": 0.1 * i}}
+            for i in range(n)
+        ],
+        "day": day,
+    }
