@@ -247,6 +247,15 @@ class ContextBatch:
     def n_features(self) -> int:
         return int(self.features.shape[1])
 
+    def observations(self, bound: float = 10.0) -> FloatArray:
+        """The state a reinforcement learner sees, shape (n, d + n_actions): the features, then each
+        action's ``value_if_bought`` divided by the list price, clipped to ``[-bound, bound]``. The
+        Gymnasium environments observe exactly this, so a policy trained there serves on contexts."""
+        out = np.empty((self.n, self.n_features + self.ladder.n_actions))
+        out[:, : self.n_features] = self.features
+        np.divide(self.value_if_bought, self.list_prices[:, None], out=out[:, self.n_features :])
+        return np.clip(out, -bound, bound, out=out)
+
     def take(self, rows: IntArray | slice) -> ContextBatch:
         """The sub-batch of the given rows."""
         return ContextBatch(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import pricepilot.market
-from pricepilot.market.envs import ENV_IDS, InventorySeasonEnv, ReferencePriceEnv
+from pricepilot.market.envs import ENV_IDS, OBS_BOUND, EcommerceEnv, InventorySeasonEnv, ReferencePriceEnv
 
 SMALL: dict[str, dict[str, Any]] = {
     "pricepilot/Ecommerce-v0": {"n_items": 10, "n_visitors": 500, "horizon": 30},
@@ -70,16 +70,38 @@ def test_reference_price_follows_the_prices_shown() -> None:
     obs, _ = env.reset(seed=1)
     names = env.market.feature_names
     assert names[-1] == "visitor_reference_log_price"
+    ref = len(names) - 1
     n_visitor = sum(name.startswith("visitor_") for name in names) - 1
     high = env.market.n_actions - 1
-    references = [obs[-1]]
+    references = [obs[ref]]
     for _ in range(10):
         next_obs, *_ = env.step(high)
         np.testing.assert_array_equal(next_obs[:n_visitor], obs[:n_visitor])  # the same visitor returns
-        references.append(next_obs[-1])
+        references.append(next_obs[ref])
     lam = env.config.reference_adaptation
     expected = np.log(env.market.ladder.factors[high]) * (1 - (1 - lam) ** np.arange(11))
     np.testing.assert_allclose(references, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", ["pricepilot/Ecommerce-v0", "pricepilot/ReferencePrice-v0"])
+def test_market_observation_ends_with_the_value_of_a_sale_per_list_price(env_id: str) -> None:
+    env = cast(EcommerceEnv, gym.make(env_id, **SMALL[env_id]).unwrapped)
+    obs, _ = env.reset(seed=3)
+    n_features, n_actions = env.market.n_features, env.market.n_actions
+    assert obs.shape == (n_features + n_actions,) == env.observation_space.shape
+    context = env.current_batch.context
+    np.testing.assert_allclose(
+        obs[:n_features], np.clip(context.features[0], -OBS_BOUND, OBS_BOUND), rtol=1e-6
+    )
+    values = context.value_if_bought[0] / context.list_prices[0]
+    np.testing.assert_allclose(obs[n_features:], values, rtol=1e-6)
+    profit = context.prices[0] - context.unit_costs[0]  # the preset's objective is profit
+    np.testing.assert_allclose(obs[n_features:], profit / context.list_prices[0], rtol=1e-6)
+
+
+def test_current_batch_needs_a_reset() -> None:
+    with pytest.raises(RuntimeError, match="reset"):
+        _ = ReferencePriceEnv(n_visitors=200).current_batch
 
 
 def test_reference_price_env_needs_a_dynamic_scenario() -> None:

@@ -152,10 +152,10 @@ def test_update_as_a_bandit_trains_and_exports(market: pp.market.Market) -> None
     policy.update(market.step(batch, policy.act(batch.context)))
     assert policy.is_fitted
     assert int(policy.steps_[0]) == 200
-    q = policy.q_values(batch.context.features)
+    q = policy.q_values(batch.context.observations())
     assert q.shape == (200, market.n_actions)
     assert np.all(np.isfinite(q))
-    with pytest.raises(ValueError, match="was trained on 24 features, got 3"):
+    with pytest.raises(ValueError, match="was trained on 33 features, got 3"):
         policy.q_values(np.zeros((1, 3)))
 
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pricepilot.market.config import scenario as scenario_config
 from pricepilot.market.inventory import InventorySeason
 from pricepilot.market.shop import Market, MarketBatch
-from pricepilot.types import Decision, IntArray
+from pricepilot.types import ContextBatch, Decision, IntArray
 
 Observation = NDArray[np.float32]
 OBS_BOUND = 10.0
@@ -42,6 +42,14 @@ def register_envs() -> None:
             gym.register(id=env_id, entry_point=entry_point)
 
 
+def visit_observation(context: ContextBatch) -> Observation:
+    """Observation of the first visit of ``context``: its features, then ``value_if_bought / list price``.
+
+    Returns an array of shape (n_features + n_actions,), float32, clipped to ``[-OBS_BOUND, OBS_BOUND]``.
+    """
+    return np.asarray(context.observations(OBS_BOUND)[0], dtype=np.float32)
+
+
 class EcommerceEnv(gym.Env[Observation, np.int64]):
     """One visit of a simulated shop per step.
 
@@ -54,10 +62,13 @@ class EcommerceEnv(gym.Env[Observation, np.int64]):
     **config_changes
         Fields of the :class:`MarketConfig` to change.
 
-    Observation: the visit's context features, shape (n_features,), float32, clipped to
-    ``[-OBS_BOUND, OBS_BOUND]``. Action: ladder index in ``0 .. n_actions - 1``. Reward: the realised
-    objective value of the visit (0 without a purchase), in currency for revenue and profit. Every
-    ``reset`` rebuilds the market (catalog, visitors, traffic) from a seed drawn from ``np_random``.
+    Observation: shape (n_features + n_actions,), float32, clipped to ``[-OBS_BOUND, OBS_BOUND]``: the
+    visit's context features, then each action's value if bought divided by the item's list price (for
+    profit, ``factor - unit_cost / list_price``), so a learner sees what a sale is worth at each price,
+    as the contextual bandits do through ``ContextBatch.value_if_bought``. Action: ladder index in
+    ``0 .. n_actions - 1``. Reward: the realised objective value of the visit (0 without a purchase), in
+    currency for revenue and profit. Every ``reset`` rebuilds the market (catalog, visitors, traffic)
+    from a seed drawn from ``np_random``.
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012  (Gymnasium declares it an instance attribute)
@@ -68,16 +79,23 @@ class EcommerceEnv(gym.Env[Observation, np.int64]):
         self.config = scenario_config(scenario, **config_changes)
         self.horizon = int(horizon)
         self.market = Market(self.config, seed=0)
-        self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (self.market.n_features,), np.float32)
+        n_obs = self.market.n_features + self.market.n_actions
+        self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (n_obs,), np.float32)
         self.action_space = spaces.Discrete(self.market.n_actions)
         self._visitor: IntArray | None = None
         self._batch: MarketBatch | None = None
         self._t = 0
 
+    @property
+    def current_batch(self) -> MarketBatch:
+        """The visit being shown (context and hidden truth), read-only: for benchmarks and bandits."""
+        if self._batch is None:
+            raise RuntimeError("call reset() before reading current_batch")
+        return self._batch
+
     def _observe(self) -> Observation:
         self._batch = self.market.observe(1, visitors=self._visitor)
-        features = self._batch.context.features[0]
-        return np.asarray(np.clip(features, -OBS_BOUND, OBS_BOUND), dtype=np.float32)
+        return visit_observation(self._batch.context)
 
     def _start_episode(self) -> None:
         """Hook run after the market is rebuilt at ``reset`` (subclasses pick a visitor here)."""
@@ -110,7 +128,8 @@ class ReferencePriceEnv(EcommerceEnv):
 
     Each price shown moves the visitor's reference log price toward it (``reference_adaptation``), and
     prices above the reference hurt more than equal savings help (``loss_aversion > gain_seeking``).
-    The observation is the visit's features, whose last entry is the visitor's reference log price.
+    The observation is the visit's features, whose last entry is the visitor's reference log price,
+    then each action's value if bought over the list price (see :class:`EcommerceEnv`).
 
     Parameters
     ----------

@@ -136,7 +136,7 @@ def _crossings(before: int, after: int, every: int, start: int) -> int:
 
 @register
 class DQN(PolicyBase):
-    """Deep Q-learning over the visit features (see the module docstring)."""
+    """Deep Q-learning over ``contexts.observations()`` or env observations (see the module docstring)."""
 
     name = "dqn"
     Config = DQNConfig
@@ -183,7 +183,7 @@ class DQN(PolicyBase):
     def action_probabilities(self, contexts: ContextBatch) -> FloatArray:
         """Epsilon-greedy (``config.epsilon``) over the Q-values, shape (n, n_actions)."""
         self._check_ladder(contexts)
-        return epsilon_greedy(self.q_values(contexts.features), self.config.epsilon)
+        return epsilon_greedy(self.q_values(contexts.observations()), self.config.epsilon)
 
     # ----------------------------------------------------------------- learning (torch, lazily)
     def _ensure_trainer(self, n_features: int, seed: int) -> DQNTrainer:
@@ -227,7 +227,7 @@ class DQN(PolicyBase):
     def update(self, outcomes: OutcomeBatch) -> None:
         """Store each outcome as a terminal one-step transition (target: its reward) and train."""
         self._check_ladder(outcomes.contexts)
-        x = outcomes.contexts.features
+        x = outcomes.contexts.observations()
         trainer = self._ensure_trainer(x.shape[1], self.seed)
         trainer.buffer.add(
             x, outcomes.actions, outcomes.reward * self.config.reward_scale, x, np.ones(outcomes.n, bool)

@@ -1,9 +1,9 @@
 """Tabular Q-learning and SARSA on a discretised state.
 
-The state of a visit is its feature vector (``contexts.features`` behind the service, the observation
-in a Gymnasium env). :func:`state_index` cuts chosen feature columns into uniform bins between ``low``
-and ``high`` (values outside are clipped into the end bins) and numbers the resulting cell; the
-policies keep one row of Q-values per cell.
+The state of a visit is ``contexts.observations()`` (its features and the value of a sale at each
+price, as the Gymnasium envs observe it). :func:`state_index` cuts chosen columns into uniform bins
+between ``low`` and ``high`` (values outside are clipped into the end bins) and numbers the resulting
+cell; the policies keep one row of Q-values per cell.
 
 - ``update(outcomes)`` treats every outcome as a one-step episode (a terminal transition), so both
   policies also run as context-binned bandits behind the service.
@@ -159,7 +159,7 @@ class _TabularTD(PolicyBase):
     def action_probabilities(self, contexts: ContextBatch) -> FloatArray:
         """Epsilon-greedy (``config.epsilon``) over the Q-values of each context's cell."""
         self._check_ladder(contexts)
-        return epsilon_greedy(self.q_values(contexts.features), self.config.epsilon)
+        return epsilon_greedy(self.q_values(contexts.observations()), self.config.epsilon)
 
     def greedy_actions(self, features: FloatArray) -> IntArray:
         """The highest-valued action of each feature vector (lowest index on ties), shape (n,)."""
@@ -177,7 +177,7 @@ class _TabularTD(PolicyBase):
     def update(self, outcomes: OutcomeBatch) -> None:
         """Learn from outcomes as one-step episodes: ``Q[s, a] <- Q[s, a] + alpha (reward - Q[s, a])``."""
         self._check_ladder(outcomes.contexts)
-        states = self.states(outcomes.contexts.features)
+        states = self.states(outcomes.contexts.observations())
         for s, a, r in zip(states.tolist(), outcomes.actions.tolist(), outcomes.reward.tolist(), strict=True):
             self._step_to(s, a, r)
 
