@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from pricepilot.data import ColumnMap, EventBatch, Pseudonymiser, clean, deduplicate, ta_feng_events
-from pricepilot.data.datasets import read_ta_feng_raw
+from pricepilot.data import EventBatch, Pseudonymiser, clean, deduplicate, ta_feng_events
+from pricepilot.data.datasets import TA_FENG_EVENT_COLUMNS, read_ta_feng_raw, with_unit_price
 from pricepilot.data.pseudonym import pseudonymise_column
 from pricepilot.data.readers import canonical_frame, read_frame
 
@@ -56,20 +56,7 @@ def stages(path: Path) -> dict[str, float]:
 
     raw = read_ta_feng_raw(path)
     lap("read_zip")
-    amount = pd.to_numeric(raw["AMOUNT"], errors="coerce")
-    raw["unit_price"] = pd.to_numeric(raw["SALES_PRICE"], errors="coerce") / amount.where(amount != 0)
-    columns = ColumnMap(
-        event_id=None,
-        kind=None,
-        kind_constant="purchase",
-        timestamp="TRANSACTION_DT",
-        timestamp_format="%m/%d/%Y",
-        user="CUSTOMER_ID",
-        item="PRODUCT_ID",
-        price="unit_price",
-        quantity="AMOUNT",
-    )
-    frame = canonical_frame(read_frame(raw), columns)
+    frame = canonical_frame(read_frame(with_unit_price(raw)), TA_FENG_EVENT_COLUMNS)
     lap("map_columns")
     frame = pseudonymise_column(frame, "user", Pseudonymiser.from_key(KEY))
     lap("pseudonymise")

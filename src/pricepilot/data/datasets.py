@@ -101,21 +101,28 @@ def ta_feng_events(
 ) -> Ingested:
     """Ta-Feng lines as purchase events: customer pseudonymised, item = product, quantity = amount,
     price = unit price paid; bad lines are rejected and counted (see the report)."""
-    raw = read_ta_feng_raw(path, nrows)
+    return ingest(with_unit_price(read_ta_feng_raw(path, nrows)), TA_FENG_EVENT_COLUMNS, key=key)
+
+
+TA_FENG_EVENT_COLUMNS = ColumnMap(
+    event_id=None,
+    kind=None,
+    kind_constant="purchase",
+    timestamp="TRANSACTION_DT",
+    timestamp_format="%m/%d/%Y",
+    user="CUSTOMER_ID",
+    item="PRODUCT_ID",
+    price="unit_price",
+    quantity="AMOUNT",
+)
+"""How raw Ta-Feng lines (after :func:`with_unit_price`) map onto purchase events."""
+
+
+def with_unit_price(raw: pd.DataFrame) -> pd.DataFrame:
+    """Add ``unit_price = SALES_PRICE / AMOUNT`` to raw Ta-Feng lines (NaN where the amount is 0)."""
     amount = pd.to_numeric(raw["AMOUNT"], errors="coerce")
     raw["unit_price"] = pd.to_numeric(raw["SALES_PRICE"], errors="coerce") / amount.where(amount != 0)
-    columns = ColumnMap(
-        event_id=None,
-        kind=None,
-        kind_constant="purchase",
-        timestamp="TRANSACTION_DT",
-        timestamp_format="%m/%d/%Y",
-        user="CUSTOMER_ID",
-        item="PRODUCT_ID",
-        price="unit_price",
-        quantity="AMOUNT",
-    )
-    return ingest(raw, columns, key=key)
+    return raw
 
 
 def _movielens_file(path: PathLike, part: str) -> Path:
