@@ -1,6 +1,14 @@
-"""Events in: stored idempotently, purchases joined to their offers as outcomes, the policy updated.
+"""Events in: stored idempotently, outcomes joined to their offers, the policy updated.
 
-A batch is checked whole before anything is written (a purchase naming an offer that was never served
+Two kinds of event close a served offer with its outcome: a ``purchase`` naming an ``offer_id`` (bought
+``units``; ``units`` 0 closes it as not bought), and an ``offer_outcome`` naming an ``offer_id`` with
+``payload {"purchased": false}`` (shown and not bought: units 0, revenue, profit and reward 0). Both
+are learned from alike, so the live policy sees the offers that did not convert as well as the ones
+that did. An offer has one outcome: the first recorded stands, a retry changes nothing, and an event
+that contradicts it (a purchase of an offer closed as not bought, or the other way round, in this
+batch or an earlier one) fails the batch with a 422 naming that event's ``offer_id``.
+
+A batch is checked whole before anything is written (an outcome naming an offer that was never served
 fails the batch with a 422 naming that event); a retried batch stores nothing twice and teaches the
 policy nothing twice, since only outcomes not recorded before are learned from.
 """
@@ -23,27 +31,46 @@ from pricepilot.store import Event, EventStore, OfferLog, Outcome
 from pricepilot.store.schema import offers, outcomes
 from pricepilot.types import ContextBatch, Objective, OutcomeBatch
 
+OFFER_OUTCOME = "offer_outcome"
+
+
+def _check_offer_outcome(i: int, ev: EventIn) -> None:
+    """An ``offer_outcome`` names its offer, says ``purchased: false`` and carries no units."""
+    if ev.offer_id is None:
+        raise FieldError(("events", i, "offer_id"), "an offer_outcome event needs the offer_id it closes")
+    if ev.payload.get("purchased") is not False:
+        raise FieldError(
+            ("events", i, "payload", "purchased"),
+            'an offer_outcome event needs payload {"purchased": false}; send a purchase event for '
+            "an offer that was bought",
+        )
+    if "units" in ev.model_fields_set and ev.units != 0:
+        raise FieldError(("events", i, "units"), "an offer that was not bought has units 0")
+
 
 def _to_event(i: int, ev: EventIn) -> Event:
     if ev.occurred_at.tzinfo is None:
         raise FieldError(("events", i, "occurred_at"), "occurred_at needs a timezone, e.g. '...Z'")
+    if ev.kind == OFFER_OUTCOME:
+        _check_offer_outcome(i, ev)
     payload: dict[str, Any] = dict(ev.payload)
     if ev.offer_id is not None:
         payload["offer_id"] = ev.offer_id
-    payload["units"] = ev.units
+    payload["units"] = 0 if ev.kind == OFFER_OUTCOME else ev.units
     return Event(ev.event_id, ev.kind, ev.occurred_at, ev.visitor_id, ev.item_id, payload)
 
 
-def _rows(engine: Engine, ids: list[str]) -> tuple[dict[str, Any], set[str]]:
-    """Logged offers with these ids, and the ids among them that already have an outcome."""
+def _rows(engine: Engine, ids: list[str]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Logged offers with these ids, and whether each of them that already has an outcome was bought."""
     found: dict[str, Any] = {}
-    joined: set[str] = set()
+    joined: dict[str, bool] = {}
     with engine.connect() as conn:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for row in conn.execute(select(offers).where(offers.c.offer_id.in_(chunk))).mappings():
                 found[row["offer_id"]] = row
-            joined.update(conn.scalars(select(outcomes.c.offer_id).where(outcomes.c.offer_id.in_(chunk))))
+            query = select(outcomes.c.offer_id, outcomes.c.purchased).where(outcomes.c.offer_id.in_(chunk))
+            joined.update((str(oid), bool(bought)) for oid, bought in conn.execute(query))
     return found, joined
 
 
@@ -110,21 +137,33 @@ def ingest_events(
     if len(request.events) > settings.max_events:
         raise FieldError(("events",), f"at most {settings.max_events} events, got {len(request.events)}")
     batch = [_to_event(i, ev) for i, ev in enumerate(request.events)]
-    purchases = [(i, ev) for i, ev in enumerate(request.events) if ev.kind == "purchase" and ev.offer_id]
+    closing = [
+        (i, ev)
+        for i, ev in enumerate(request.events)
+        if ev.offer_id and ev.kind in ("purchase", OFFER_OUTCOME)
+    ]
     objective = settings.objective_
     with state.lock:
-        found, joined = _rows(engine, sorted({str(ev.offer_id) for _, ev in purchases}))
-        for i, ev in purchases:
-            if ev.offer_id not in found:
+        found, joined = _rows(engine, sorted({str(ev.offer_id) for _, ev in closing}))
+        fresh: dict[str, Outcome] = {}
+        for i, ev in closing:
+            oid = str(ev.offer_id)
+            if oid not in found:
                 raise FieldError(
                     ("events", i, "offer_id"),
-                    f"offer {ev.offer_id!r} was never served; nothing of this batch was written",
+                    f"offer {oid!r} was never served; nothing of this batch was written",
                 )
-        fresh: dict[str, Outcome] = {}
-        for _, ev in purchases:
-            oid = str(ev.offer_id)
+            units = 0 if ev.kind == OFFER_OUTCOME else ev.units
+            bought = units > 0
+            before = joined.get(oid, fresh[oid].purchased if oid in fresh else None)
+            if before is not None and before != bought:
+                raise FieldError(
+                    ("events", i, "offer_id"),
+                    f"offer {oid!r} is already closed as {'bought' if before else 'not bought'}; "
+                    "an offer has one outcome; nothing of this batch was written",
+                )
             if oid not in joined and oid not in fresh:
-                fresh[oid] = outcome_of(found[oid], ev.units, objective)
+                fresh[oid] = outcome_of(found[oid], units, objective)
         stored = EventStore(engine).append(batch)
         recorded = OfferLog(engine).record_outcomes(list(fresh.values()))
         learned = 0

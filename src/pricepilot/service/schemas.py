@@ -82,15 +82,33 @@ class OfferResponse(BaseModel):
 
 
 class EventIn(Strict):
-    """A behavioural event. A ``purchase`` naming an ``offer_id`` records that offer's outcome."""
+    """A behavioural event. Two kinds close a served offer with its outcome, which the live policy learns
+    from:
+
+    - ``purchase`` naming an ``offer_id``: the offer was bought, ``units`` of it (``units`` 0 closes it
+      as not bought);
+    - ``offer_outcome`` naming an ``offer_id`` with ``payload {"purchased": false}``: the offer was shown
+      and not bought (units, revenue, profit and reward 0; ``units``, if sent, must be 0).
+
+    An offer has one outcome: the first recorded stands and retries change nothing; an event that
+    contradicts it (a purchase of an offer closed as not bought, or the other way round) is refused with
+    a 422 naming its ``offer_id``, and nothing of its batch is written.
+    """
 
     event_id: str = Field(min_length=1, max_length=128)
-    kind: Literal[EVENT_KINDS]  # type: ignore[valid-type]
+    kind: Literal[EVENT_KINDS] = Field(  # type: ignore[valid-type]
+        description="``purchase`` or ``offer_outcome`` with an ``offer_id`` records that offer's outcome"
+    )
     occurred_at: datetime
     visitor_id: Id | None = None
     item_id: Id | None = None
-    offer_id: str | None = Field(default=None, min_length=1, max_length=128)
-    units: int = Field(default=1, ge=0, le=1_000_000)
+    offer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="the served offer a ``purchase`` or ``offer_outcome`` closes",
+    )
+    units: int = Field(default=1, ge=0, le=1_000_000, description="units bought (a purchase)")
     payload: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=64)
 
 

@@ -30,7 +30,8 @@ class Event:
     Attributes
     ----------
     event_id : str, unique per event, chosen by the sender (retries reuse it); 1 to 128 characters
-    kind : str, one of ``EVENT_KINDS`` (view, cart, purchase, review, competitor_price, quote)
+    kind : str, one of ``EVENT_KINDS`` (view, cart, purchase, review, competitor_price, quote,
+        offer_outcome)
     occurred_at : datetime, timezone-aware, when it happened
     visitor_id, item_id : int or None, pseudonymous visitor and item
     payload : mapping of str to JSON values (price seen, units, review text, competitor, ...)

@@ -40,7 +40,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 #: A surrogate key that auto-increments on both backends (SQLite only does so for INTEGER).
 Serial = BigInteger().with_variant(Integer(), "sqlite")
 
-EVENT_KINDS = ("view", "cart", "purchase", "review", "competitor_price", "quote")
+EVENT_KINDS = ("view", "cart", "purchase", "review", "competitor_price", "quote", "offer_outcome")
 POLICY_STATUSES = ("registered", "active", "retired")
 
 events = Table(

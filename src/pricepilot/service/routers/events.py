@@ -13,6 +13,8 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 @router.post("", response_model=EventsResponse)
 def post_events(body: EventsRequest, services: ServicesDep, _key: EventsKey) -> EventsResponse:
-    """Store the events; a ``purchase`` with an ``offer_id`` becomes that offer's outcome and the live
-    policy learns from it."""
+    """Store the events; a ``purchase`` with an ``offer_id`` (bought), or an ``offer_outcome`` with an
+    ``offer_id`` and ``payload {"purchased": false}`` (shown, not bought), becomes that offer's outcome
+    and the live policy learns from it. An offer has one outcome: a later event contradicting it is a
+    422 naming its ``offer_id``."""
     return ingest_events(body, services.engine, services.state, services.settings, services.metrics)
