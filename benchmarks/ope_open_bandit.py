@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from pricepilot.data import LoggedData, action_frequencies, load_open_bandit, per_position
+from pricepilot.data.open_bandit import obp_feedback
 from pricepilot.evaluation import (
     RewardModelConfig,
     UnreliableEstimateWarning,
@@ -168,7 +169,7 @@ def evaluate_campaign(data: Path, campaign: str, n_sim: int, n_bootstrap: int, s
             random_state=seed,
         )
         same_inputs = OffPolicyEvaluation(
-            bandit_feedback=pp_feedback(logged), ope_estimators=obp_estimators()
+            bandit_feedback=obp_feedback(logged), ope_estimators=obp_estimators()
         ).estimate_policy_values(
             dist, estimated_rewards_by_reg_model=np.repeat(predictions[:, :, None], 3, 2)
         )
@@ -234,20 +235,6 @@ def positions_equal(logged: LoggedData, feedback: dict[str, Any]) -> bool:
         and np.array_equal(logged.rewards, feedback["reward"])
         and np.array_equal(logged.propensities, feedback["pscore"])
     )
-
-
-def pp_feedback(logged: LoggedData) -> dict[str, Any]:
-    """PricePilot's log as OBP's bandit-feedback dict (the same arrays)."""
-    return {
-        "n_rounds": logged.n,
-        "n_actions": logged.n_actions,
-        "action": logged.actions,
-        "position": logged.positions,
-        "reward": logged.rewards,
-        "pscore": logged.propensities,
-        "context": logged.features,
-        "action_context": np.eye(logged.n_actions),
-    }
 
 
 def to_markdown(rows: pd.DataFrame, agreement: pd.DataFrame) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pricepilot.data import LoggedData, action_frequencies, load_open_bandit, per_position
+from pricepilot.data.open_bandit import obp_feedback
 from pricepilot.evaluation import make_estimator
 
 ope = pytest.importorskip("obp.ope", reason="Open Bandit Pipeline (obp) is not installed")
@@ -16,16 +17,7 @@ OPEN_BANDIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "
 
 def _obp_values(logged: LoggedData, dist: np.ndarray, q: np.ndarray) -> dict[str, float]:
     assert logged.positions is not None
-    feedback = {
-        "n_rounds": logged.n,
-        "n_actions": logged.n_actions,
-        "action": logged.actions,
-        "position": logged.positions,
-        "reward": logged.rewards,
-        "pscore": logged.propensities,
-        "context": logged.features,
-        "action_context": np.eye(logged.n_actions),
-    }
+    feedback = obp_feedback(logged)
     estimators = [
         ope.InverseProbabilityWeighting(),
         ope.SelfNormalizedInverseProbabilityWeighting(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,3 +154,18 @@ def per_position(distribution: FloatArray, logged: LoggedData) -> FloatArray:
     """
     positions = logged.positions if logged.positions is not None else np.zeros(logged.n, dtype=np.int64)
     return np.asarray(distribution[:, positions].T, dtype=np.float64)
+
+
+def obp_feedback(logged: LoggedData) -> dict[str, Any]:
+    """The log as Open Bandit Pipeline's bandit-feedback dict (the same arrays, no copies), so OBP's
+    estimators can be run on exactly PricePilot's inputs."""
+    return {
+        "n_rounds": logged.n,
+        "n_actions": logged.n_actions,
+        "action": logged.actions,
+        "position": logged.positions,
+        "reward": logged.rewards,
+        "pscore": logged.propensities,
+        "context": logged.features,
+        "action_context": np.eye(logged.n_actions),
+    }
