@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pricepilot.market.calibration import available_calibrations, load_calibration
 from pricepilot.types import Objective, PriceLadder
 
 
@@ -57,6 +58,13 @@ class MarketConfig:
     inventory_units, selling_periods : starting stock and season length (periods).
     arrival_probability : chance that a visitor arrives in a period.
     salvage_value : value of each unsold unit at the end, as a share of list price.
+
+    Calibrated worlds
+    -----------------
+    calibration : name of a packaged :class:`~pricepilot.market.calibration.Calibration` (``''``: none).
+        When set, the catalog and visitors come from it (one visitor per fitted segment, one category
+        per item) instead of random draws, so the fields that shape those draws (prices, costs,
+        quality, taste, loyalty, sensitivity) are not used; the sizes must match the calibration.
     """
 
     name: str = "custom"
@@ -98,6 +106,7 @@ class MarketConfig:
     selling_periods: int = 0
     arrival_probability: float = 0.5
     salvage_value: float = 0.0
+    calibration: str = ""
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, rule: str) -> None:
@@ -153,6 +162,17 @@ class MarketConfig:
             Objective.named(self.objective)
         except ValueError as err:
             raise ValueError(f"MarketConfig.objective = {self.objective!r}: {err}") from None
+        if self.calibration:
+            try:
+                fitted = load_calibration(self.calibration)
+            except ValueError as err:
+                raise ValueError(f"MarketConfig.calibration = {self.calibration!r}: {err}") from None
+            for name, size in (
+                ("n_visitors", fitted.n_segments),
+                ("n_items", fitted.n_items),
+                ("n_categories", fitted.n_items),
+            ):
+                need(getattr(self, name) == size, name, f"calibration {self.calibration!r} needs {size}")
 
     @property
     def ladder(self) -> PriceLadder:
@@ -213,6 +233,17 @@ SCENARIOS: dict[str, MarketConfig] = {
         objective="revenue",
     ),
 }
+
+
+def calibrated_scenario(name: str) -> MarketConfig:
+    """The scenario of the packaged calibration ``name``: its fitted fields, the rest at their defaults."""
+    fields: dict[str, Any] = {"name": name, "calibration": name, **load_calibration(name).config}
+    return MarketConfig(**fields)
+
+
+# Every packaged calibration is a scenario of its own name: ``oj`` is Dominick's orange juice, each store
+# a segment and the 11 brands the items (fitted and written by ``pricepilot demand fit``).
+SCENARIOS.update({name: calibrated_scenario(name) for name in available_calibrations()})
 
 
 def scenario(name: str, **changes: Any) -> MarketConfig:

@@ -63,7 +63,7 @@ class Oracle:
             + cfg.promo_lift * promo
             + cfg.competitor_weight * (m.catalog.competitor_mean[items] + competitor_stationary_sd(cfg) * z)
         )
-        slope = m.visitors.sensitivity[vi] + cfg.competitor_weight
+        slope = m.visitors.sensitivity_of(vi, category) + cfg.competitor_weight
         prices = m.ladder.prices(m.catalog.list_price[items])
         list_prices = m.catalog.list_price[items]
         probs = np.empty((n_visits, m.n_actions))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pricepilot.market.calibration import Calibration
 from pricepilot.market.config import MarketConfig
 from pricepilot.types import FloatArray, IntArray
 
@@ -43,8 +44,9 @@ class Visitors:
 
     Observed: ``features`` (n_visitors, d_visitor): age band, income band, region and device one-hots,
     past purchase count and spend (log scale). Hidden: ``sensitivity`` (slope of purchase log-odds in
-    log price), ``taste`` (n_visitors, n_categories) and ``loyalty`` (log-odds shifts). ``ids`` are
-    pseudonymous 62-bit identifiers.
+    log price; shape (n_visitors,), or (n_visitors, n_categories) when it differs by category),
+    ``taste`` (n_visitors, n_categories) and ``loyalty`` (log-odds shifts). ``ids`` are pseudonymous
+    62-bit identifiers.
     """
 
     ids: IntArray
@@ -57,6 +59,11 @@ class Visitors:
     @property
     def n_visitors(self) -> int:
         return int(self.ids.size)
+
+    def sensitivity_of(self, visitor: IntArray, category: IntArray) -> FloatArray:
+        """Price sensitivity of each visit, shape (n,), from visitor and item category indices (n,)."""
+        s = self.sensitivity
+        return s[visitor] if s.ndim == 1 else s[visitor, category]
 
 
 def _standardise(x: FloatArray) -> FloatArray:
@@ -133,3 +140,37 @@ def build_visitors(config: MarketConfig, rng: np.random.Generator) -> Visitors:
     )
     ids = rng.integers(1, 2**62, size=v, dtype=np.int64)
     return Visitors(ids, features, names, sensitivity, taste, loyalty)
+
+
+def calibrated_population(calibration: Calibration, rng: np.random.Generator) -> tuple[Catalog, Visitors]:
+    """The catalog and visitors of a market fitted to data: one visitor per segment, one category per item.
+
+    Prices, costs, log-odds and price slopes come from ``calibration``; only the visitor ids are drawn.
+    Item features are laid out as in :func:`build_catalog` (category one-hot, standardised log list
+    price and quality), visitor features are the calibration's segment features.
+    """
+    j = calibration.n_items
+    category = np.arange(j, dtype=np.int64)
+    features = np.column_stack(
+        [np.eye(j), _standardise(np.log(calibration.list_price)), _standardise(calibration.quality)]
+    )
+    names = (*(f"item_category_{k}" for k in range(j)), "item_log_price_z", "item_quality_z")
+    catalog = Catalog(
+        calibration.list_price.copy(),
+        calibration.unit_cost.copy(),
+        category,
+        calibration.quality.copy(),
+        np.zeros(j),
+        features,
+        names,
+    )
+    s = calibration.n_segments
+    visitors = Visitors(
+        ids=rng.integers(1, 2**62, size=s, dtype=np.int64),
+        features=calibration.segment_features.copy(),
+        feature_names=tuple(f"segment_{n}" for n in calibration.segment_feature_names),
+        sensitivity=calibration.sensitivity.copy(),
+        taste=calibration.taste.copy(),
+        loyalty=np.zeros(s),
+    )
+    return catalog, visitors

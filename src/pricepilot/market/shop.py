@@ -18,10 +18,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pricepilot.market.calibration import load_calibration
 from pricepilot.market.config import MarketConfig
 from pricepilot.market.demand import PriceResponse, chosen_probability
 from pricepilot.market.dynamics import MarketDynamics, season_log_odds
-from pricepilot.market.population import Catalog, Visitors, build_catalog, build_visitors
+from pricepilot.market.population import (
+    Catalog,
+    Visitors,
+    build_catalog,
+    build_visitors,
+    calibrated_population,
+)
 from pricepilot.types import ContextBatch, Decision, FloatArray, IntArray, OutcomeBatch
 
 if TYPE_CHECKING:
@@ -80,8 +87,15 @@ class Market:
             self.seed
         ).spawn(4)
         world_rng = np.random.default_rng(world)
-        self.catalog: Catalog = build_catalog(config, world_rng)
-        self.visitors: Visitors = build_visitors(config, world_rng)
+        self.catalog: Catalog
+        self.visitors: Visitors
+        if config.calibration:
+            self.catalog, self.visitors = calibrated_population(
+                load_calibration(config.calibration), world_rng
+            )
+        else:
+            self.catalog = build_catalog(config, world_rng)
+            self.visitors = build_visitors(config, world_rng)
         self.year_phase = float(world_rng.uniform(0, 365))
         self.feature_names = (
             *self.visitors.feature_names,
@@ -150,7 +164,7 @@ class Market:
             + cfg.promo_lift * promo
             + cfg.competitor_weight * competitor
         )
-        slope = self.visitors.sensitivity[vi] + cfg.competitor_weight
+        slope = self.visitors.sensitivity_of(vi, category) + cfg.competitor_weight
         reference = self.reference[vi]
 
         features = np.empty((n, self.n_features))
