@@ -2,11 +2,16 @@
 
 Each user's last interaction (by timestamp; ties by file order) is held out; every model is fitted on
 the rest and ranks all items for every tested user. Reports Recall@10 and NDCG@10 and fit seconds.
+Where seen items stay rankable (Ta-Feng), repeat-purchase baselines run too: the user's own items by
+count, then popularity (own weight 1), and an even mixture of own purchase shares and popularity (0.5).
 
     .venv/bin/python benchmarks/recommend_leave_last_out.py --dataset movielens_100k \\
         --data ../shared/data/movielens_100k --json benchmarks/results/recommend/movielens_100k.json
     .venv/bin/python benchmarks/recommend_leave_last_out.py --dataset ta_feng \\
         --data ../shared/data/ta_feng --max-users 5000 --json benchmarks/results/recommend/ta_feng.json
+
+``--text`` (MovieLens) adds SASRec with text embeddings of the films' titles and genres;
+``--models`` runs a subset (names as in the table).
 
 MovieLens excludes items the user already rated (nobody rates a film twice); Ta-Feng keeps them,
 since grocery shoppers re-buy (``--exclude-seen``/``--keep-seen`` override).
@@ -33,11 +38,16 @@ from pricepilot.recommend import (
     Interactions,
     Popularity,
     Recommender,
+    RepeatBuy,
+    RepeatBuyConfig,
     evaluate,
     implicit_available,
     leave_last_out,
 )
 from pricepilot.recommend.sasrec import SASRec, SASRecConfig
+from pricepilot.recommend.text import TextEmbedder, TextEmbedderConfig
+
+TEXT_CACHE = Path.home() / ".cache" / "pricepilot" / "text"
 
 
 def load_frame(
@@ -77,6 +87,13 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=1, help="SASRec self-attention blocks")
     parser.add_argument("--lr", type=float, default=2e-3, help="SASRec Adam learning rate")
     parser.add_argument("--sasrec-loss", choices=["ce", "bce"], default="ce")
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="MovieLens: add SASRec with title + genre embeddings (see recommend_cold_items.py)",
+    )
+    parser.add_argument("--id-dropout", type=float, default=0.3, help="text SASRec's id dropout")
+    parser.add_argument("--models", default=None, help="comma-separated subset of the model names")
     seen = parser.add_mutually_exclusive_group()
     seen.add_argument("--exclude-seen", dest="exclude_seen", action="store_true", default=None)
     seen.add_argument("--keep-seen", dest="exclude_seen", action="store_false")
@@ -85,7 +102,7 @@ def main() -> None:
     exclude_seen = args.exclude_seen if args.exclude_seen is not None else args.dataset == "movielens_100k"
 
     frame = load_frame(args.dataset, args.data, args.max_users, args.min_item_count, args.seed)
-    interactions, _, _ = Interactions.from_frame(frame, "user", "item", "time")
+    interactions, _, item_ids = Interactions.from_frame(frame, "user", "item", "time")
     split = leave_last_out(interactions)
     print(
         f"{args.dataset}: {interactions.n:,} interactions, {interactions.n_users:,} users, "
@@ -103,13 +120,32 @@ def main() -> None:
     )
     models: dict[str, tuple[Recommender, dict[str, Any]]] = {
         "popularity": (Popularity(), {}),
-        "als (ours)": (ALS(als_cfg), dataclasses.asdict(als_cfg)),
     }
+    if not exclude_seen:  # with seen items excluded it is popularity again
+        for weight in (1.0, 0.5):
+            repeat_cfg = RepeatBuyConfig(own_weight=weight)
+            models[f"repeat buy (own weight {weight:g})"] = (
+                RepeatBuy(repeat_cfg),
+                dataclasses.asdict(repeat_cfg),
+            )
+    models["als (ours)"] = (ALS(als_cfg), dataclasses.asdict(als_cfg))
     if implicit_available():
         models["implicit ALS"] = (ImplicitALS(peer_cfg), dataclasses.asdict(peer_cfg))
     else:
         print("implicit is not installed: skipping its ALS (pip install 'pricepilot[peers]')")
     models["sasrec"] = (SASRec(sas_cfg), dataclasses.asdict(sas_cfg))
+    if args.text:
+        if args.dataset != "movielens_100k":
+            raise SystemExit("--text needs item titles: only movielens_100k has them")
+        from recommend_cold_items import film_texts
+
+        texts = film_texts(load_movielens_100k(args.data).items, item_ids, genres=True)
+        text_cfg = dataclasses.replace(sas_cfg, id_dropout=args.id_dropout)
+        item_text = TextEmbedder(TextEmbedderConfig(cache_dir=TEXT_CACHE)).embed(texts)
+        models["sasrec + text"] = (SASRec(text_cfg, item_text=item_text), dataclasses.asdict(text_cfg))
+    if args.models is not None:
+        wanted = {m.strip() for m in args.models.split(",")}
+        models = {name: spec for name, spec in models.items() if name in wanted}
 
     rows: list[dict[str, Any]] = []
     print(f"| model | Recall@{args.k} | NDCG@{args.k} | fit seconds |")

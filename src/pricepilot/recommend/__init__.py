@@ -1,7 +1,10 @@
-"""Candidate generation: popularity, matrix factorisation (ALS), a SASRec sequence model, and peers.
+"""Candidate generation: popularity, repeat purchase, matrix factorisation (ALS), a SASRec sequence model
+(optionally with text embeddings of items, for cold items), peers, and price-aware re-ranking.
 
 Evaluate leave-last-out with :func:`leave_last_out` and :func:`evaluate` (Recall@k, NDCG@k over all
-items). :class:`SASRec` needs torch and is imported on first use.
+items). :class:`SASRec` needs torch and is imported on first use; :class:`TextEmbedder` loads its
+sentence model (the ``text`` extra) on first use. :func:`rerank` blends relevance with expected
+objective (purchase probability x margin).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from pricepilot.recommend.metrics import RankingScores, evaluate, hit_ranks, ndc
 from pricepilot.recommend.mf import ALS, ALSConfig
 from pricepilot.recommend.peers import ImplicitALS, ImplicitALSConfig, implicit_available
 from pricepilot.recommend.popularity import Popularity
+from pricepilot.recommend.repeat import RepeatBuy, RepeatBuyConfig
+from pricepilot.recommend.rerank import RerankConfig, blend_scores, expected_objective, rerank
 from pricepilot.recommend.split import LeaveLastOut, leave_last_out
+from pricepilot.recommend.text import TextEmbedder, TextEmbedderConfig, text_model_available
 
 __all__ = [
     "ALS",
@@ -25,14 +31,23 @@ __all__ = [
     "Popularity",
     "RankingScores",
     "Recommender",
+    "RepeatBuy",
+    "RepeatBuyConfig",
+    "RerankConfig",
     "SASRec",
     "SASRecConfig",
+    "TextEmbedder",
+    "TextEmbedderConfig",
+    "blend_scores",
     "evaluate",
+    "expected_objective",
     "hit_ranks",
     "implicit_available",
     "leave_last_out",
     "ndcg_at_k",
     "recall_at_k",
+    "rerank",
+    "text_model_available",
     "top_k",
 ]
 
