@@ -7,6 +7,12 @@ the value per visit of two targets: ``best_uniform`` (the oracle's best single p
 and the trained ``logistic_ts`` (personalised, stochastic). The truth is the oracle's expected reward
 of each target on the very visits logged: ``mean_i sum_a pi(a | x_i) q_true(x_i, a)``.
 
+DM's intervals include the reward model's own estimation error: the model is refitted (cross-fitted
+as for the estimate) on ``--dm-refits`` bootstrap resamples of the log, shared by both targets, and
+DM's standard error and percentile interval come from its values on them
+(:func:`pricepilot.evaluation.dm_refit_draws`). ``--dm-refits 0`` holds the model fixed (the old,
+too narrow interval).
+
 Reported per target and estimator: the share of trials whose 95% interval (normal and bootstrap)
 covers the truth, the mean relative error, and the mean interval width.
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -30,31 +37,44 @@ from pricepilot.evaluation import (
     UnreliableEstimateWarning,
     available_estimators,
     build_policy,
+    dm_refit_draws,
     log_traffic,
     make_estimator,
+    prepare,
 )
+from pricepilot.types import FloatArray
 
 
-def run_trial(seed: int, visits: int, train: int, n_bootstrap: int) -> list[dict[str, Any]]:
+def run_trial(
+    seed: int, visits: int, train: int, n_bootstrap: int, dm_refits: int = 50
+) -> list[dict[str, Any]]:
     """One trial: train the target, log uniform traffic, estimate both targets with every estimator."""
     market = pp.market.make("ecommerce", seed=seed)
     learner = pp.policies.make("logistic_ts", market.ladder, seed=seed)
     log_traffic(market, learner, train)  # the target learns on the first visits
     logs = log_traffic(market, pp.policies.make("uniform_random", market.ladder, seed=seed), visits)
     targets = {"best_uniform": build_policy("best_uniform", market, seed), "logistic_ts": learner}
+    model = RewardModel()
     start = time.perf_counter()
-    predictions = RewardModel().fit_predict(logs)
+    predictions = model.fit_predict(logs)
     model_seconds = time.perf_counter() - start
     contexts = logs.contexts()
+    probs = {label: policy.action_probabilities(contexts) for label, policy in targets.items()}
+    start = time.perf_counter()
+    draws: dict[str, FloatArray | None] = dict.fromkeys(probs)
+    if dm_refits:
+        refitted = dm_refit_draws(logs, list(probs.values()), model, dm_refits, seed)
+        draws = dict(zip(probs, refitted, strict=True))
+    refit_seconds = time.perf_counter() - start
     rows = []
-    for label, policy in targets.items():
-        probs = policy.action_probabilities(contexts)
-        truth = logs.true_value(probs)
+    for label, p in probs.items():
+        truth = logs.true_value(p)
         assert truth is not None
+        inputs = prepare(logs, p, predictions, draws[label])
         for name in available_estimators():
             for interval in ("normal", "bootstrap"):
                 est = make_estimator(name, interval=interval, n_bootstrap=n_bootstrap, seed=seed)
-                e = est.estimate(logs, probs, predictions)
+                e = est.estimate_inputs(inputs)
                 rows.append(
                     {
                         "seed": seed,
@@ -69,6 +89,7 @@ def run_trial(seed: int, visits: int, train: int, n_bootstrap: int) -> list[dict
                         "ess": e.diagnostics.effective_sample_size,
                         "warned": bool(e.diagnostics.warnings),
                         "model_seconds": model_seconds,
+                        "refit_seconds": refit_seconds,
                     }
                 )
     return rows
@@ -126,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--visits", type=int, default=3_000, help="logged visits per trial")
     parser.add_argument("--train", type=int, default=20_000, help="visits the logistic_ts target learns on")
     parser.add_argument("--n-bootstrap", type=int, default=500)
+    parser.add_argument(
+        "--dm-refits", type=int, default=50, help="resamples with the reward model refitted (DM's interval)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for coverage.md/.json/trials.csv")
     args = parser.parse_args(argv)
 
@@ -133,8 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict[str, Any]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreliableEstimateWarning)
-        for seed in range(args.first_seed, args.first_seed + args.trials):
-            rows += run_trial(seed, args.visits, args.train, args.n_bootstrap)
+        for done, seed in enumerate(range(args.first_seed, args.first_seed + args.trials), start=1):
+            rows += run_trial(seed, args.visits, args.train, args.n_bootstrap, args.dm_refits)
+            if done % 20 == 0:
+                print(f"{done} trials, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
     summary = summarise(df)
     seconds = time.perf_counter() - start

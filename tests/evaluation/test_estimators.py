@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import pricepilot as pp
 from pricepilot.data import LoggedData
 from pricepilot.evaluation import (
     IPS,
@@ -222,3 +223,71 @@ def test_estimator_warns_when_overlap_is_poor(name: str) -> None:
         e = make_estimator(name).estimate(rare, target, np.full((2_000, 3), 0.5))
     assert not e.diagnostics.trustworthy
     assert e.diagnostics.effective_sample_size < 100
+
+
+def test_dm_interval_comes_from_the_refitted_draws_when_given() -> None:
+    from scipy.stats import norm
+
+    from pricepilot.evaluation import prepare
+
+    draws = np.array([0.5, 0.9, 0.6, 0.8, 0.7, 0.75, 0.65, 0.55, 0.85, 0.7])
+    with pytest.warns(UnreliableEstimateWarning):
+        normal = DirectMethod().estimate_inputs(prepare(LOG, TARGET, Q, dm_draws=draws))
+    se = float(np.std(draws, ddof=1))
+    z = float(norm.ppf(0.975))
+    assert normal.value == pytest.approx(EXACT["dm"])  # the point estimate does not change
+    assert normal.std_error == pytest.approx(se)
+    assert (normal.ci_low, normal.ci_high) == pytest.approx((EXACT["dm"] - z * se, EXACT["dm"] + z * se))
+    with pytest.warns(UnreliableEstimateWarning):
+        boot = DirectMethod(interval="bootstrap").estimate_inputs(prepare(LOG, TARGET, Q, dm_draws=draws))
+    assert (boot.ci_low, boot.ci_high) == (normal.ci_low, normal.ci_high)  # the standard-error interval
+    for name in ("ips", "snips", "dr", "sndr"):  # the other estimators ignore the draws
+        with pytest.warns(UnreliableEstimateWarning):
+            plain = make_estimator(name).estimate(LOG, TARGET, Q)
+        with pytest.warns(UnreliableEstimateWarning):
+            given = make_estimator(name).estimate_inputs(prepare(LOG, TARGET, Q, dm_draws=draws))
+        assert (given.ci_low, given.ci_high, given.std_error) == (
+            plain.ci_low,
+            plain.ci_high,
+            plain.std_error,
+        )
+
+
+@pytest.mark.parametrize(
+    ("draws", "message"),
+    [
+        (np.array([1.0]), r"dm_draws must have shape \(n_resamples,\) with n_resamples >= 2, got \(1,\)"),
+        (np.ones((2, 3)), r"got \(2, 3\)"),
+        (np.array([1.0, np.nan, 2.0]), "dm_draws entry 1 is not finite"),
+    ],
+)
+def test_bad_dm_draws_are_rejected(draws: np.ndarray, message: str) -> None:
+    from pricepilot.evaluation import prepare
+
+    with pytest.raises(ValueError, match=message):
+        prepare(LOG, TARGET, Q, dm_draws=draws)
+
+
+def test_refitting_the_model_widens_dm_interval(uniform_logs: tuple[Any, LoggedData]) -> None:
+    from pricepilot.evaluation import RewardModel, dm_refit_draws, prepare
+
+    market, full = uniform_logs
+    logged = full.take(slice(0, 2_000))
+    model = RewardModel()
+    q = model.fit_predict(logged)
+    contexts = logged.contexts()
+    targets = [
+        pp.policies.make("fixed", market.ladder, action=a).action_probabilities(contexts) for a in (2, 6)
+    ]
+    draws = dm_refit_draws(logged, targets, model, 10, seed=0)
+    assert draws.shape == (2, 10)
+    for probs, target_draws in zip(targets, draws, strict=True):
+        fixed = DirectMethod().estimate(logged, probs, q)
+        refit = DirectMethod().estimate_inputs(prepare(logged, probs, q, dm_draws=target_draws))
+        assert refit.value == fixed.value
+        # the model's own estimation error dominates DM's error: held fixed, the interval misses it
+        assert refit.std_error > 2 * fixed.std_error
+        assert refit.ci_high - refit.ci_low > 2 * (fixed.ci_high - fixed.ci_low)
+        assert refit.ci_low < refit.value < refit.ci_high
+    with pytest.raises(ValueError, match=r"target_probs\[1\] must have shape"):
+        dm_refit_draws(logged, [targets[0], targets[1][:5]], model, 3)

@@ -67,3 +67,54 @@ def test_selection_picks_the_lowest_cross_fitted_error(uniform_logs: tuple[Any, 
     assert model.config == configs[1]  # a model regularised to a constant predicts worse
     assert scores[1] < scores[0]
     assert predictions.shape == (2_000, small.n_actions)
+
+
+def test_resamples_refit_the_cross_fit_without_leaking_a_rounds_copies() -> None:
+    rng = np.random.default_rng(1)
+    n = 600
+    x = rng.standard_normal((n, 3))
+    actions = rng.integers(3, size=n)
+    rewards = (rng.random(n) < 0.3).astype(float)
+    logged = LoggedData(x, actions, np.full(n, 1 / 3), rewards, 3)
+    flipped = LoggedData(x, actions, np.full(n, 1 / 3), np.where(np.arange(n) == 5, 1 - rewards, rewards), 3)
+    model = RewardModel()
+    draws = list(model.resample_predict(logged, 4, seed=3))
+    again = list(model.resample_predict(flipped, 4, seed=3))
+    assert len(draws) == 4
+    for (counts, q), (counts_b, q_b) in zip(draws, again, strict=True):
+        assert counts.shape == (n,)
+        assert counts.sum() == n
+        assert q.shape == (n, 3)
+        np.testing.assert_array_equal(counts, counts_b)  # seeded: the same resamples
+        np.testing.assert_array_equal(q[5], q_b[5])  # no copy of round 5 trains its own prediction
+    assert any(c[5] > 0 and not np.array_equal(q, q_b) for (c, q), (_, q_b) in zip(draws, again, strict=True))
+    # every resample refits: the predictions move from resample to resample and off the plain fit
+    assert not np.allclose(draws[0][1], draws[1][1])
+    assert not np.allclose(draws[0][1], model.fit_predict(logged))
+    with pytest.raises(ValueError, match="n_resamples must be at least 1, got 0"):
+        next(model.resample_predict(logged, 0))
+
+
+@pytest.mark.parametrize(("kind", "tolerance"), [("regression", 1e-9), ("purchase", 0.02)])
+def test_the_refit_step_leaves_the_fit_on_the_log_where_it_is(
+    uniform_logs: tuple[Any, LoggedData], kind: str, tolerance: float
+) -> None:
+    from pricepilot.evaluation.reward_model import _LinearFold
+
+    _, full = uniform_logs
+    logged = full.take(slice(0, 1_500))
+    model = RewardModel(RewardModelConfig(kind=kind))  # type: ignore[arg-type]
+    plain = model.fit_predict(logged)
+    fold_of = model._folds(logged)
+    target = model._target(logged, model.kind_for(logged))
+    design = model._design(logged, np.arange(logged.n), logged.actions)
+    stepped = np.empty_like(plain)
+    for fold in range(model.config.n_folds):
+        f = _LinearFold.fit(model, logged, model.kind_for(logged), design, target, fold_of, fold)
+        stepped[f.test] = f.refit_predict(model, logged, (fold_of != fold).astype(float), target)
+    if kind == "purchase":
+        assert logged.value_if_bought is not None
+        stepped *= logged.value_if_bought
+    # a Newton step on the log's own rows from their optimum stays there: exact for ridge, within the
+    # logistic solver's tolerance otherwise (so the gradient and Hessian are sklearn's objective's)
+    np.testing.assert_allclose(stepped, plain, atol=tolerance * np.abs(plain).max())

@@ -17,6 +17,7 @@ from pricepilot.evaluation.estimators import (
     SelfNormalizedDR,
     SwitchDR,
     available_estimators,
+    dm_refit_draws,
     make_estimator,
     prepare,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "benchmark",
     "build_policy",
     "check_promotion",
+    "dm_refit_draws",
     "evaluate_offline",
     "log_traffic",
     "make_estimator",

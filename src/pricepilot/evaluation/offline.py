@@ -21,7 +21,9 @@ from pricepilot.evaluation.estimators import (
     Estimate,
     Interval,
     available_estimators,
+    dm_refit_draws,
     make_estimator,
+    prepare,
 )
 from pricepilot.evaluation.gate import GateConfig, GateDecision, Scorable, promotion_gate
 from pricepilot.evaluation.report import _atomic_write, _package_version, save_figure
@@ -163,6 +165,7 @@ def evaluate_offline(
     current: str | None = None,
     gate: GateConfig | None = None,
     seed: int = 0,
+    dm_refits: int = 50,
 ) -> OffPolicyReport:
     """Estimate every policy's value per round on the log with every estimator.
 
@@ -178,23 +181,34 @@ def evaluate_offline(
         report keeps the verdict on the last one)
     gate : GateConfig of the gate (default: doubly robust at the same ``alpha`` and ``interval``)
     seed : seeds the bootstrap
+    dm_refits : bootstrap resamples on which the reward model is refitted for DM's interval (see
+        :func:`pricepilot.evaluation.estimators.dm_refit_draws`; each costs a Newton step per fold); 0 holds
+        the model fixed, which leaves DM's interval far too narrow
     """
     if not policies:
         raise ValueError("evaluate_offline needs at least one policy")
     if current is not None and current not in policies:
         raise ValueError(f"current policy {current!r} is not among the policies {list(policies)}")
+    if dm_refits < 0 or dm_refits == 1:
+        raise ValueError(f"dm_refits must be 0 (model held fixed) or at least 2, got {dm_refits}")
     ests = [make_estimator(name, alpha=alpha, interval=interval, seed=seed) for name in estimators]
     gate_cfg = gate if gate is not None else GateConfig(alpha=alpha, interval=interval, seed=seed)
     needs_model = any(e.needs_reward_model for e in ests) or (
         current is not None and make_estimator(gate_cfg.estimator).needs_reward_model
     )
-    predictions = (reward_model or RewardModel()).fit_predict(logged) if needs_model else None
+    model = reward_model or RewardModel()
+    predictions = model.fit_predict(logged) if needs_model else None
     probs = {label: _probabilities(logged, spec) for label, spec in policies.items()}
+    draws: dict[str, FloatArray | None] = dict.fromkeys(probs)
+    if dm_refits and "dm" in estimators:
+        refitted = dm_refit_draws(logged, list(probs.values()), model, dm_refits, seed)
+        draws = dict(zip(probs, refitted, strict=True))
     estimates: dict[str, list[Estimate]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreliableEstimateWarning)  # the report carries them
         for label, p in probs.items():
-            estimates[label] = [e.estimate(logged, p, predictions) for e in ests]
+            inputs = prepare(logged, p, predictions, draws[label])
+            estimates[label] = [e.estimate_inputs(inputs) for e in ests]
         verdict = None
         if current is not None:
             for label in probs:
@@ -209,11 +223,10 @@ def evaluate_offline(
         "alpha": alpha,
         "interval": interval,
         "seed": seed,
+        "dm_refits": dm_refits if "dm" in estimators else 0,
         "current": current,
         "gate_estimator": gate_cfg.estimator,
-        "reward_model": None
-        if predictions is None
-        else dataclasses.asdict((reward_model or RewardModel()).config),
+        "reward_model": None if predictions is None else dataclasses.asdict(model.config),
     }
     truths = {label: logged.true_value(p) for label, p in probs.items()}
     return OffPolicyReport(estimates, truths, verdict, meta)
