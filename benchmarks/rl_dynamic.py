@@ -25,6 +25,7 @@ command line, then markdown tables. Torch runs on one thread for both DQNs.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 import time
@@ -57,7 +58,15 @@ from pricepilot.policies.rl import (
 from pricepilot.types import Decision, FloatArray, IntArray, OutcomeBatch
 
 INVENTORY_DQN = DQNConfig(reward_scale=0.01, gamma=1.0, dueling=True, anneal_lr=True)
-REFERENCE_DQN = DQNConfig(hidden_sizes=(32,), gamma=0.8, reward_scale=0.05, anneal_lr=True)
+REFERENCE_COLUMN = 24
+"""Index of ``visitor_reference_log_price`` in the reference-price env's observation (checked at run time)."""
+REFERENCE_DQN = DQNConfig(
+    hidden_sizes=(32,),
+    gamma=0.8,
+    reward_scale=0.05,
+    anneal_lr=True,
+    reference_feature=REFERENCE_COLUMN,
+)
 MYOPIC_BANDITS = ("logistic_ts", "thompson", "linucb", "lints", "epsilon_greedy")
 """PricePilot's contextual bandits that maximise the immediate reward, at their default configs."""
 BANDIT_PREFIX = "myopic bandit: "
@@ -277,8 +286,18 @@ def reference(
     sb3: bool,
     changes: dict[str, Any],
     bandits: tuple[str, ...] = MYOPIC_BANDITS,
+    reuse: dict[str, Any] | None = None,
+    myopic_dqn: bool = True,
+    dqn: DQNConfig = REFERENCE_DQN,
 ) -> dict[str, Any]:
-    """Train and evaluate on ``ReferencePrice-v0`` with ``changes`` to the ``reference-price`` preset."""
+    """Train and evaluate on ``ReferencePrice-v0`` with ``changes`` to the ``reference-price`` preset.
+
+    ``dqn``: our DQN's settings. ``myopic_dqn``: also train its ``gamma = 0`` twin. ``reuse``: the
+    ``reference`` record of an earlier run; its rows of peers that are not run now (Stable-Baselines3
+    and the myopic bandits, whose code and settings this run does not change) join this run's rows,
+    marked ``"reused": true``. It must have the same seeds, evaluation episodes, steps and preset
+    changes.
+    """
 
     def make() -> gym.Env[Any, Any]:
         return gym.make("pricepilot/ReferencePrice-v0", **changes)
@@ -286,6 +305,12 @@ def reference(
     env = cast(ReferencePriceEnv, make().unwrapped)
     if env.config.competitor_reaction != 0:
         raise ValueError("the dynamic-programming oracle assumes no competitor reaction")
+    names = env.market.feature_names
+    if names.index("visitor_reference_log_price") != REFERENCE_COLUMN:
+        raise ValueError(
+            f"REFERENCE_COLUMN is {REFERENCE_COLUMN} but the observation's reference log price is column "
+            f"{names.index('visitor_reference_log_price')}: update REFERENCE_COLUMN"
+        )
     oracles = reference_oracles(env, eval_seeds)
     print(f"  reference oracles: {oracles}", file=sys.stderr)
     learners: dict[str, Callable[[int], tuple[Greedy, float, dict[str, Any]]]] = {}
@@ -312,10 +337,9 @@ def reference(
 
         return greedy, seconds, {"policy": "MlpPolicy", "total_timesteps": steps, "seed": seed}
 
-    learners["dqn (ours)"] = ours(REFERENCE_DQN)
-    learners["dqn (ours), gamma = 0: myopic learner"] = ours(
-        DQNConfig(**{**asdict(REFERENCE_DQN), "gamma": 0.0})
-    )
+    learners["dqn (ours)"] = ours(dqn)
+    if myopic_dqn:
+        learners["dqn (ours), gamma = 0: myopic learner"] = ours(DQNConfig(**{**asdict(dqn), "gamma": 0.0}))
     if sb3:
         learners["Stable-Baselines3 DQN (defaults)"] = sb3_dqn
 
@@ -339,6 +363,8 @@ def reference(
     for name in bandits:
         choosers[f"{BANDIT_PREFIX}{name}"] = bandit(name)
     rows = []
+    if reuse is not None:
+        rows.extend(_reused_rows(reuse, seeds, steps, eval_seeds, changes, skip=set(choosers)))
     for name, train_chooser in choosers.items():
         for seed in seeds:
             choose, seconds, config = train_chooser(seed)
@@ -355,6 +381,32 @@ def reference(
             )
             print(f"  reference {name} seed {seed}: {value:.2f} ({seconds:.0f}s)", file=sys.stderr)
     return {"oracles": oracles, "rows": rows, "eval_seeds": eval_seeds, "changes": changes}
+
+
+def _reused_rows(
+    record: dict[str, Any],
+    seeds: list[int],
+    steps: int,
+    eval_seeds: list[int],
+    changes: dict[str, Any],
+    skip: set[str],
+) -> list[dict[str, Any]]:
+    """The peers' rows of an earlier ``reference`` record made under the same settings (see ``reference``)."""
+    if record["eval_seeds"] != eval_seeds or record["changes"] != changes:
+        raise ValueError(
+            "--reuse needs a record with the same evaluation episodes and preset changes, got "
+            f"{record['eval_seeds'][0]}..{record['eval_seeds'][-1]} and {record['changes']}"
+        )
+    peers = [
+        r
+        for r in record["rows"]
+        if r["policy"] not in skip
+        and (r["policy"].startswith(BANDIT_PREFIX) or r["policy"].startswith("Stable-Baselines3"))
+    ]
+    bad = sorted({(r["seed"], r["steps"]) for r in peers} - {(s, steps) for s in seeds})
+    if bad:
+        raise ValueError(f"--reuse rows have (seed, steps) {bad}, this run {seeds} and {steps}")
+    return [{**r, "reused": True} for r in peers if r["seed"] in seeds]
 
 
 # ----------------------------------------------------------------- tables
@@ -418,6 +470,8 @@ def reference_table(result: dict[str, Any]) -> str:
         ]
         seconds = _ms([r["train_s"] for r in sub], ".0f")
         label = f"{name} (best)" if name == best_bandit else name
+        if any(r.get("reused") for r in sub):
+            label += " [reused]"
         lines.append(f"| {label} | {_ms(vals, '.2f')} | {' | '.join(rel)} | {seconds} |")
     return "\n".join(lines)
 
@@ -440,6 +494,20 @@ def paired_lines(result: dict[str, Any], policy: str = "dqn (ours)") -> str:
     return "\n".join(out)
 
 
+def _dqn_config(changes: list[str]) -> DQNConfig:
+    """``REFERENCE_DQN`` with ``FIELD=VALUE`` changes (values are Python literals)."""
+    fields: dict[str, Any] = {}
+    for change in changes:
+        name, sep, value = change.partition("=")
+        if not sep:
+            raise ValueError(f"--dqn-changes takes FIELD=VALUE items, got {change!r}")
+        try:
+            fields[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"--dqn-changes {change!r}: {value!r} is not a Python literal") from err
+    return DQNConfig(**{**asdict(REFERENCE_DQN), **fields})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", default="0,1,2", help="training seeds, comma-separated")
@@ -451,6 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-inventory", action="store_true")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--no-sb3", action="store_true", help="leave Stable-Baselines3 out")
+    parser.add_argument("--no-myopic-dqn", action="store_true", help="leave our DQN's gamma = 0 twin out")
     parser.add_argument(
         "--bandits",
         default=",".join(MYOPIC_BANDITS),
@@ -460,6 +529,19 @@ def main(argv: list[str] | None = None) -> None:
         "--reference-changes",
         default="",
         help="changes to the reference-price preset, e.g. 'loss_aversion=4,gain_seeking=2'",
+    )
+    parser.add_argument(
+        "--reuse",
+        help="JSON record of an earlier run (same seeds, episodes, steps, changes): add its "
+        "Stable-Baselines3 and myopic-bandit rows for the peers not run now (use with --no-sb3 --bandits '')",
+    )
+    parser.add_argument(
+        "--dqn-changes",
+        nargs="*",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="changes to our reference-price DQN's settings (REFERENCE_DQN), Python literals, e.g. "
+        "n_steps=3 'hidden_sizes=(64,)' reference_feature=None (for ablations)",
     )
     parser.add_argument("--json", help="also write every row to this JSON file")
     args = parser.parse_args(argv)
@@ -481,8 +563,20 @@ def main(argv: list[str] | None = None) -> None:
             k: float(v) for k, v in (kv.split("=") for kv in args.reference_changes.split(",") if kv)
         }
         bandits = tuple(b for b in args.bandits.split(",") if b)
+        reuse = None
+        if args.reuse:
+            with open(args.reuse) as fh:
+                reuse = json.load(fh)["reference"]
         record["reference"] = reference(
-            seeds, args.reference_steps, eval_seeds, not args.no_sb3, changes, bandits
+            seeds,
+            args.reference_steps,
+            eval_seeds,
+            not args.no_sb3,
+            changes,
+            bandits,
+            reuse,
+            not args.no_myopic_dqn,
+            _dqn_config(args.dqn_changes),
         )
         print(
             f"\n(b) reference-price market{' with ' + args.reference_changes if changes else ''}, "

@@ -4,6 +4,7 @@ the replay buffer, learning tiny environments, and save/load without torch."""
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,14 @@ import torch
 
 import pricepilot as pp
 from pricepilot.policies.dqn_torch import QNetwork, get_flat, set_flat
-from pricepilot.policies.mlp import dueling_aggregate, layer_shapes, n_parameters, q_forward
+from pricepilot.policies.mlp import (
+    dueling_aggregate,
+    layer_shapes,
+    n_parameters,
+    q_forward,
+    reference_gaps,
+    value_weighted,
+)
 from pricepilot.policies.rl import (
     DQN,
     DQNConfig,
@@ -23,8 +31,9 @@ from pricepilot.policies.rl import (
     max_next_values,
     td_target,
 )
+from pricepilot.policies.td import NStepQueue, n_step_return
 from pricepilot.types import PriceLadder
-from tests.policies.rl_envs import OneStepEnv
+from tests.policies.rl_envs import ChainEnv, OneStepEnv
 from tests.policies.test_tabular import _season_value
 
 TWO = PriceLadder.linear(0.9, 1.1, levels=2)
@@ -53,19 +62,55 @@ def test_dueling_aggregation_centres_the_advantages() -> None:
     np.testing.assert_allclose(dueling_aggregate(value, advantage + 7.0), q)  # shift-invariant
 
 
-@pytest.mark.parametrize("dueling", [False, True])
-def test_numpy_forward_equals_torch_forward_on_random_weights(dueling: bool) -> None:
+@pytest.mark.parametrize(("dueling", "weighted"), [(False, False), (True, False), (False, True)])
+def test_numpy_forward_equals_torch_forward_on_random_weights(dueling: bool, weighted: bool) -> None:
     torch.manual_seed(0)
-    net = QNetwork(7, (16, 8), 5, dueling)
+    net = QNetwork(7, (16, 8), 5, dueling, weighted)
     with torch.no_grad():
         for p in net.parameters():
             p.normal_()
     params = get_flat(net)
-    shapes = layer_shapes(7, (16, 8), 5, dueling)
+    shapes = layer_shapes(7, (16, 8), 5, dueling, weighted)
     assert params.shape == (n_parameters(shapes),)
     x = np.random.default_rng(1).normal(size=(32, 7))
     expected = net(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
-    np.testing.assert_allclose(q_forward(params, x, shapes, dueling), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        q_forward(params, x, shapes, dueling, weighted), expected, rtol=1e-4, atol=1e-4
+    )
+
+
+def test_value_weighted_head_multiplies_the_values_in_the_last_columns() -> None:
+    x = np.array([[9.0, 0.5, 2.0], [9.0, 1.0, 0.0]])  # the last two columns: each action's value
+    head = np.array([[4.0, 1.0, 0.5, -1.0], [3.0, 3.0, 0.0, 0.0]])  # A (2 actions), then B
+    np.testing.assert_allclose(value_weighted(x, head), [[2.5, 1.0], [3.0, 0.0]])
+    with pytest.raises(ValueError, match="last 2 input columns as values, got 1"):
+        value_weighted(x[:, :1], head)
+    with pytest.raises(ValueError, match="dueling or value-weighted, not both"):
+        layer_shapes(3, (4,), 2, dueling=True, value_weighted=True)
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_folded_standardisation_serves_the_same_q_values_in_numpy(dueling: bool) -> None:
+    torch.manual_seed(0)
+    net = QNetwork(4, (6,), 3, dueling)
+    rng = np.random.default_rng(2)
+    x = rng.normal(loc=[5.0, -2.0, 0.0, 1.0], scale=[10.0, 0.1, 1.0, 1.0], size=(16, 4))
+    shift, scale = x.mean(axis=0), 1.0 / x.std(axis=0)
+    raw = get_flat(net)
+    net.set_standardisation(shift, scale)
+    expected = net(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
+    standardised = (x - shift) * scale  # the unfolded weights see standardised inputs
+    np.testing.assert_allclose(
+        q_forward(raw, standardised, layer_shapes(4, (6,), 3, dueling), dueling),
+        expected,
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    folded = net.folded_flat()  # the folded weights see raw inputs
+    np.testing.assert_allclose(
+        q_forward(folded, x, layer_shapes(4, (6,), 3, dueling), dueling), expected, rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_array_equal(folded[30:], raw[30:])  # only the first layer (6 x 4 + 6) changes
 
 
 def test_flat_weights_round_trip_between_networks() -> None:
@@ -74,6 +119,48 @@ def test_flat_weights_round_trip_between_networks() -> None:
     np.testing.assert_array_equal(get_flat(b), get_flat(a))
     with pytest.raises(ValueError, match="the network has 31 parameters"):
         set_flat(b, np.zeros(3))
+
+
+# ----------------------------------------------------------------- n-step returns
+def test_n_step_return_and_target_on_a_hand_made_trajectory() -> None:
+    assert n_step_return(np.array([1.0, 2.0, 4.0]), 0.5) == 1.0 + 1.0 + 1.0
+    # a 3-step target bootstraps with gamma**3; a 2-step one cut by termination does not
+    targets = td_target(
+        np.array([3.0, 2.0]), np.array([8.0, 8.0]), np.array([False, True]), 0.5, np.array([3, 2])
+    )
+    np.testing.assert_allclose(targets, [3.0 + 0.125 * 8.0, 2.0])
+    np.testing.assert_allclose(td_target(np.array([1.0]), np.array([2.0]), np.array([False]), 0.5), [2.0])
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_n_step_queue_emits_exact_returns_and_flushes_at_the_episode_end(terminated: bool) -> None:
+    queue = NStepQueue(n=3, gamma=0.5)
+    obs = [np.array([float(t)]) for t in range(6)]
+    rewards = [1.0, 2.0, 4.0, 8.0, 16.0]
+    out = []
+    for t, r in enumerate(rewards):
+        last = t == len(rewards) - 1
+        done = queue.push(obs[t], t % 2, r, obs[t + 1], terminated and last, last and not terminated)
+        assert len(done) == (0 if t < 2 else 1 if not last else 3)
+        out.extend(done)
+    assert len(queue) == 0
+    # s0: 1 + 0.5 * 2 + 0.25 * 4 = 3, then s3; s1: 2 + 2 + 2 = 6, then s4; s2: 4 + 4 + 4 = 12, then s5
+    # at the end the last two are cut short: s3: 8 + 8 = 16 over 2 steps, s4: 16 over 1 step, then s5
+    np.testing.assert_allclose([t.reward for t in out], [3.0, 6.0, 12.0, 16.0, 16.0])
+    assert [t.n_steps for t in out] == [3, 3, 3, 2, 1]
+    assert [float(t.obs[0]) for t in out] == [0, 1, 2, 3, 4]
+    assert [float(t.next_obs[0]) for t in out] == [3, 4, 5, 5, 5]
+    assert [t.action for t in out] == [0, 1, 0, 1, 0]
+    # only the transitions that reach the terminal state stop bootstrapping
+    assert [t.terminated for t in out] == [False, False, terminated, terminated, terminated]
+
+
+def test_one_step_queue_passes_every_step_straight_through() -> None:
+    queue = NStepQueue(n=1, gamma=0.9)
+    (t,) = queue.push(np.zeros(1), 1, 2.5, np.ones(1), False, False)
+    assert (t.reward, t.n_steps, t.terminated, t.action) == (2.5, 1, False, 1)
+    with pytest.raises(ValueError, match="n_steps must be >= 1, got 0"):
+        NStepQueue(n=0, gamma=0.9)
 
 
 # ----------------------------------------------------------------- replay buffer
@@ -109,6 +196,9 @@ def test_replay_buffer_refuses_to_sample_when_empty() -> None:
         ({"tau": 0.0}, "tau must lie in"),
         ({"loss": "l1"}, "loss must be 'mse' or 'huber'"),
         ({"start_epsilon": 2.0}, "start_epsilon must lie in"),
+        ({"n_steps": 0}, "n_steps must be >= 1, got 0"),
+        ({"dueling": True, "value_weighted": True}, "dueling and value_weighted heads exclude each other"),
+        ({"reference_feature": -1}, "reference_feature must be a column index >= 0, got -1"),
     ],
 )
 def test_config_rejects_bad_values(changes: dict[str, Any], match: str) -> None:
@@ -146,6 +236,35 @@ def test_truncation_bootstraps_and_termination_does_not(truncate: bool) -> None:
     np.testing.assert_allclose(q, env.optimal_q(0.5), atol=0.1)  # truncated: (1.5, 2); terminated: (0.5, 1)
 
 
+def test_n_step_dqn_with_standardised_inputs_learns_the_chain_and_serves_it_in_numpy() -> None:
+    env = ChainEnv(n=5)
+    config = DQNConfig(
+        hidden_sizes=(16,),
+        learning_rate=3e-3,
+        gamma=0.9,
+        n_steps=3,
+        standardise_inputs=True,
+        buffer_size=500,  # uncorrected n-step returns value the behaviour policy: keep recent, greedy steps
+        learning_starts=100,
+        batch_size=32,
+        train_frequency=1,
+        target_network_frequency=50,
+        epsilon=0.0,
+        exploration_fraction=0.5,
+        anneal_lr=True,
+    )
+    policy = DQN(TWO, config, seed=0)
+    policy.learn(env, total_steps=2_000, seed=0)
+    trainer = policy._trainer
+    assert trainer is not None
+    assert trainer.standardised
+    assert float(trainer.online.scale[0]) != 1.0  # the observation column was rescaled
+    obs = (np.arange(4) / 4.0)[:, None]
+    np.testing.assert_allclose(policy.q_values(obs), trainer.q_values(obs), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(policy.q_values(obs), env.optimal_q(0.9), atol=0.1)
+    np.testing.assert_array_equal(policy.greedy_actions(obs), [1, 1, 1, 1])
+
+
 def test_update_as_a_bandit_trains_and_exports(market: pp.market.Market) -> None:
     policy = DQN(market.ladder, SMALL, seed=0)
     batch = market.observe(200)
@@ -157,6 +276,54 @@ def test_update_as_a_bandit_trains_and_exports(market: pp.market.Market) -> None
     assert np.all(np.isfinite(q))
     with pytest.raises(ValueError, match="was trained on 33 features, got 3"):
         policy.q_values(np.zeros((1, 3)))
+
+
+def test_value_weighted_policy_trains_on_contexts_and_serves_the_trained_q_in_numpy(
+    market: pp.market.Market,
+) -> None:
+    policy = DQN(market.ladder, DQNConfig(**{**asdict(SMALL), "value_weighted": True}), seed=0)
+    batch = market.observe(300)
+    policy.update(market.step(batch, policy.act(batch.context)))
+    x = market.observe(20).context.observations()
+    trainer = policy._trainer
+    assert trainer is not None
+    np.testing.assert_allclose(policy.q_values(x), trainer.q_values(x), rtol=1e-5, atol=1e-5)
+    x_zero_values = x.copy()
+    x_zero_values[:, -market.n_actions :] = 0.0  # Q = v * A + B: the B part alone
+    assert not np.allclose(policy.q_values(x), policy.q_values(x_zero_values))
+
+
+def test_reference_gaps_are_each_price_above_and_below_the_reference() -> None:
+    x = np.array([[7.0, 0.05, 0.3, 0.6], [7.0, -0.3, 0.3, 0.6]])  # feature, reference, 2 values
+    out = reference_gaps(x, 1, np.array([-0.1, 0.2]))
+    # above (loss): max(log f - r, 0); below (gain): max(r - log f, 0); the values stay last
+    np.testing.assert_allclose(
+        out,
+        [[7.0, 0.05, 0.0, 0.15, 0.15, 0.0, 0.3, 0.6], [7.0, -0.3, 0.2, 0.5, 0.0, 0.0, 0.3, 0.6]],
+    )
+    with pytest.raises(ValueError, match="one of the 2 features before the 2 values, got 2"):
+        reference_gaps(x, 2, np.array([-0.1, 0.2]))
+
+
+def test_policy_with_reference_gaps_serves_the_trained_q_in_numpy(market: pp.market.Market) -> None:
+    config = DQNConfig(**{**asdict(SMALL), "reference_feature": 3, "value_weighted": True})
+    policy = DQN(market.ladder, config, seed=0)
+    batch = market.observe(300)
+    policy.update(market.step(batch, policy.act(batch.context)))
+    x = market.observe(20).context.observations()
+    trainer = policy._trainer
+    assert trainer is not None
+    assert trainer.online.shift.shape == (x.shape[1] + 2 * market.n_actions,)
+    np.testing.assert_allclose(policy.q_values(x), trainer.q_values(policy._inputs(x)), rtol=1e-5, atol=1e-5)
+    too_far = DQN(market.ladder, DQNConfig(**{**asdict(SMALL), "reference_feature": x.shape[1] - 1}))
+    with pytest.raises(ValueError, match=r"reference_feature 32 is not one of the 24 feature columns"):
+        too_far.update(market.step(batch := market.observe(5), too_far.act(batch.context)))
+
+
+def test_value_weighted_needs_a_value_column_per_action() -> None:
+    policy = DQN(TWO, DQNConfig(hidden_sizes=(4,), value_weighted=True))
+    with pytest.raises(ValueError, match="last 2 observation columns, but observations have 1"):
+        policy.learn(OneStepEnv(), total_steps=10, seed=0)
 
 
 def test_deciding_needs_no_torch(market: pp.market.Market, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,6 +358,27 @@ def test_save_and_load_give_the_same_q_values(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.q_values(x), policy.q_values(x))
     again.learn(env, total_steps=50, seed=6)  # a reloaded policy resumes training from its weights
     assert again.is_fitted
+
+
+def test_save_and_load_keep_the_new_options(tmp_path: Path) -> None:
+    market = pp.market.make("reference-price", seed=0)
+    config = DQNConfig(
+        hidden_sizes=(8,),
+        learning_starts=10,
+        reference_feature=market.feature_names.index("visitor_reference_log_price"),
+        value_weighted=True,
+        standardise_inputs=True,
+        n_steps=2,
+    )
+    policy = DQN(market.ladder, config, seed=0)
+    batch = market.observe(200)
+    policy.update(market.step(batch, policy.act(batch.context)))
+    policy.save(tmp_path / "dqn")
+    again = pp.policies.load(tmp_path / "dqn")
+    assert isinstance(again, DQN)
+    assert again.config == config
+    x = market.observe(10).context.observations()
+    np.testing.assert_array_equal(again.q_values(x), policy.q_values(x))
 
 
 def test_learn_is_reproducible_from_its_seed() -> None:

@@ -5,7 +5,9 @@ to numpy (``params_``) and deciding is a pure numpy forward pass (:mod:`pricepil
 
 - ``learn(env, total_steps, seed)`` runs the Gymnasium loop of CleanRL's ``dqn.py``: epsilon-greedy
   exploration on a linear schedule, a transition stored every step (``terminated`` kept, truncation
-  bootstraps), a gradient step every ``train_frequency`` steps after ``learning_starts``, and a target
+  bootstraps; with ``n_steps > 1`` an ``n``-step transition, cut short at the episode's end), optional
+  input standardisation fixed before the first gradient step, a gradient step every
+  ``train_frequency`` steps after ``learning_starts``, and a target
   update every ``target_network_frequency`` steps.
 - ``update(outcomes)`` stores every outcome as a terminal one-step transition and trains on the same
   schedule, so the policy also runs as a neural contextual bandit behind the service.
@@ -26,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pricepilot.policies.base import PolicyBase, PolicyConfig, register
-from pricepilot.policies.mlp import layer_shapes, q_forward
+from pricepilot.policies.mlp import layer_shapes, q_forward, reference_gaps
 from pricepilot.policies.td import (
+    NStepQueue,
     TrainingLog,
     check_env_spaces,
     check_epsilons,
@@ -50,6 +53,16 @@ class DQNConfig(PolicyConfig):
     -------
     hidden_sizes : widths of the ReLU hidden layers.
     dueling : split the head into a state value and action advantages (Wang et al. 2016).
+    value_weighted : the head's ``2 * n_actions`` outputs ``(A, B)`` give ``Q = v * A + B``, where ``v``
+        is the observation's last ``n_actions`` columns: each action's value if bought over the list
+        price, as ``ContextBatch.observations()`` and the market envs lay them out. A sale's value is
+        known before pricing, so the network learns ``list_price * P(buy)`` and the future, not their
+        product with the value (:func:`pricepilot.policies.mlp.value_weighted`). Not with ``dueling``.
+    reference_feature : index of the observation column holding the visitor's reference log price
+        (relative to list price; ``None``: no such column). When set, the network also gets, for each
+        ladder price, how far its log price lies above and below the reference
+        (:func:`pricepilot.policies.mlp.reference_gaps`): the loss and gain terms of reference-price
+        demand, which a ReLU network would otherwise have to place a kink for at each ladder price.
 
     Learning
     --------
@@ -62,6 +75,14 @@ class DQNConfig(PolicyConfig):
     buffer_size : transitions kept in the replay buffer.
     batch_size : transitions per gradient step.
     gamma : discount factor in [0, 1].
+    n_steps : in ``learn``, bootstrap after this many steps (``n``-step Q-learning, Sutton & Barto
+        7.1; Rainbow uses 3): the target is the discounted sum of the next ``n`` rewards plus
+        ``gamma**n`` times the value ``n`` steps on (fewer steps at an episode's end). ``update``
+        stores one-step terminal transitions whatever this is.
+    standardise_inputs : standardise every observation column by its mean and sd over the replay
+        buffer when the first gradient step is due (after ``learning_starts`` steps), fixed from then
+        on and folded into the first layer for serving; without it, columns of very different spreads
+        (one-hot flags, a reference log price within +-0.3) reach the network as they are.
     tau : target update rate (1: copy the online network).
     target_network_frequency : steps (transitions) between target updates.
     learning_starts : steps before the first gradient step.
@@ -82,12 +103,16 @@ class DQNConfig(PolicyConfig):
 
     hidden_sizes: tuple[int, ...] = (64, 64)
     dueling: bool = False
+    value_weighted: bool = False
+    reference_feature: int | None = None
     double: bool = True
     learning_rate: float = 5e-4
     anneal_lr: bool = False
     buffer_size: int = 50_000
     batch_size: int = 64
     gamma: float = 0.99
+    n_steps: int = 1
+    standardise_inputs: bool = False
     tau: float = 1.0
     target_network_frequency: int = 500
     learning_starts: int = 1_000
@@ -102,6 +127,10 @@ class DQNConfig(PolicyConfig):
     exploration_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.reference_feature is not None and self.reference_feature < 0:
+            raise ValueError(f"reference_feature must be a column index >= 0, got {self.reference_feature}")
+        if self.dueling and self.value_weighted:
+            raise ValueError("dueling and value_weighted heads exclude each other: choose one")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {self.hidden_sizes}")
         for name in (
@@ -111,6 +140,7 @@ class DQNConfig(PolicyConfig):
             "train_frequency",
             "gradient_steps",
             "torch_threads",
+            "n_steps",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -154,8 +184,21 @@ class DQN(PolicyBase):
     def is_fitted(self) -> bool:
         return bool(self.params_.size)
 
+    def _n_inputs(self, n_features: int) -> int:
+        """Network inputs for observations of ``n_features`` columns (plus any reference gaps)."""
+        return n_features + (2 * self.n_actions if self.config.reference_feature is not None else 0)
+
+    def _inputs(self, x: FloatArray) -> FloatArray:
+        """The network's inputs for observations ``x`` (n, d): ``x``, with any reference gaps added."""
+        column = self.config.reference_feature
+        if column is None:
+            return x
+        return reference_gaps(x, column, np.log(self.ladder.factors))
+
     def _shapes(self, n_features: int) -> list[tuple[int, int]]:
-        return layer_shapes(n_features, self.config.hidden_sizes, self.n_actions, self.config.dueling)
+        cfg = self.config
+        n_inputs = self._n_inputs(n_features)
+        return layer_shapes(n_inputs, cfg.hidden_sizes, self.n_actions, cfg.dueling, cfg.value_weighted)
 
     # ----------------------------------------------------------------- deciding (numpy only)
     def q_values(self, features: FloatArray) -> FloatArray:
@@ -173,7 +216,8 @@ class DQN(PolicyBase):
         d = int(self.n_features_[0])
         if x.shape[1] != d:
             raise ValueError(f"{self.name} was trained on {d} features, got {x.shape[1]}")
-        q = q_forward(self.params_, x, self._shapes(d), self.config.dueling)
+        cfg = self.config
+        q = q_forward(self.params_, self._inputs(x), self._shapes(d), cfg.dueling, cfg.value_weighted)
         return q / self.config.reward_scale
 
     def greedy_actions(self, features: FloatArray) -> IntArray:
@@ -190,6 +234,17 @@ class DQN(PolicyBase):
         fitted_on = int(self.n_features_[0])
         if fitted_on and n_features != fitted_on:
             raise ValueError(f"{self.name} was trained on {fitted_on} features, got {n_features}")
+        if self.config.value_weighted and n_features < self.n_actions:
+            raise ValueError(
+                f"value_weighted needs each action's value as the last {self.n_actions} observation "
+                f"columns, but observations have {n_features}"
+            )
+        column = self.config.reference_feature
+        if column is not None and column >= n_features - self.n_actions:
+            raise ValueError(
+                f"reference_feature {column} is not one of the {n_features - self.n_actions} feature "
+                f"columns before the {self.n_actions} values"
+            )
         if self._trainer is None:
             try:
                 from pricepilot.policies.dqn_torch import DQNTrainer
@@ -200,7 +255,12 @@ class DQN(PolicyBase):
                 ) from err
 
             self._trainer = DQNTrainer(
-                self.config, n_features, self.n_actions, self.params_, self.target_params_, seed
+                self.config,
+                self._n_inputs(n_features),
+                self.n_actions,
+                self.params_,
+                self.target_params_,
+                seed,
             )
             self.n_features_ = np.array([n_features], dtype=np.int64)
             self._export()
@@ -219,6 +279,8 @@ class DQN(PolicyBase):
         if len(trainer.buffer) == 0:
             return
         due = _crossings(before, after, cfg.train_frequency, cfg.learning_starts)
+        if due and cfg.standardise_inputs and not trainer.standardised:
+            trainer.standardise_inputs()
         for _ in range(due * cfg.gradient_steps):
             trainer.train_step(rng)
         if _crossings(before, after, cfg.target_network_frequency, cfg.learning_starts):
@@ -227,8 +289,9 @@ class DQN(PolicyBase):
     def update(self, outcomes: OutcomeBatch) -> None:
         """Store each outcome as a terminal one-step transition (target: its reward) and train."""
         self._check_ladder(outcomes.contexts)
-        x = outcomes.contexts.observations()
-        trainer = self._ensure_trainer(x.shape[1], self.seed)
+        observations = outcomes.contexts.observations()
+        trainer = self._ensure_trainer(observations.shape[1], self.seed)
+        x = self._inputs(observations)
         trainer.buffer.add(
             x, outcomes.actions, outcomes.reward * self.config.reward_scale, x, np.ones(outcomes.n, bool)
         )
@@ -277,9 +340,10 @@ class DQN(PolicyBase):
         """The env loop of :meth:`learn`; returns each finished episode's return and length."""
         cfg = self.config
         duration = cfg.exploration_fraction * total_steps
+        queue = NStepQueue(cfg.n_steps, cfg.gamma)
         returns: list[float] = []
         lengths: list[int] = []
-        obs = np.asarray(env.reset(seed=seed)[0], dtype=np.float64)
+        obs = self._inputs(np.asarray(env.reset(seed=seed)[0], dtype=np.float64)[None, :])[0]
         episode_return, episode_length = 0.0, 0
         for step in range(total_steps):
             eps = linear_schedule(cfg.start_epsilon, cfg.epsilon, duration, step)
@@ -290,14 +354,19 @@ class DQN(PolicyBase):
             else:
                 action = int(np.argmax(trainer.q_values(obs[None, :])[0]))
             next_obs, reward, terminated, truncated, _ = env.step(action)
-            next_obs = np.asarray(next_obs, dtype=np.float64)
-            trainer.buffer.add(
-                obs[None, :],
-                np.array([action]),
-                np.array([float(reward) * cfg.reward_scale]),
-                next_obs[None, :],
-                np.array([bool(terminated)]),
+            next_obs = self._inputs(np.asarray(next_obs, dtype=np.float64)[None, :])[0]
+            done = queue.push(
+                obs, action, float(reward) * cfg.reward_scale, next_obs, bool(terminated), bool(truncated)
             )
+            if done:
+                trainer.buffer.add(
+                    np.stack([t.obs for t in done]),
+                    np.array([t.action for t in done]),
+                    np.array([t.reward for t in done]),
+                    np.stack([t.next_obs for t in done]),
+                    np.array([t.terminated for t in done]),
+                    np.array([t.n_steps for t in done]),
+                )
             self._advance(trainer, 1, rng)
             episode_return += float(reward)
             episode_length += 1
@@ -305,7 +374,7 @@ class DQN(PolicyBase):
                 returns.append(episode_return)
                 lengths.append(episode_length)
                 episode_return, episode_length = 0.0, 0
-                obs = np.asarray(env.reset()[0], dtype=np.float64)
+                obs = self._inputs(np.asarray(env.reset()[0], dtype=np.float64)[None, :])[0]
             else:
                 obs = next_obs
         trainer.set_learning_rate(cfg.learning_rate)

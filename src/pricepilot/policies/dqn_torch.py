@@ -40,17 +40,60 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 class QNetwork(nn.Module):
-    """ReLU MLP from observations (n, d) to Q-values (n, n_actions); optionally a dueling head."""
+    """ReLU MLP from observations (n, d) to Q-values (n, n_actions); optionally a dueling head.
 
-    def __init__(self, n_inputs: int, hidden_sizes: tuple[int, ...], n_actions: int, dueling: bool) -> None:
+    The input is standardised first, ``(x - shift) * scale`` (buffers, not parameters; the identity
+    until :meth:`set_standardisation`); :meth:`folded_flat` folds it into the first layer, so the
+    numpy forward pass of :mod:`pricepilot.policies.mlp` serves the exported vector unchanged.
+    """
+
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden_sizes: tuple[int, ...],
+        n_actions: int,
+        dueling: bool,
+        value_weighted: bool = False,
+    ) -> None:
         super().__init__()
-        shapes = layer_shapes(n_inputs, hidden_sizes, n_actions, dueling)
+        shapes = layer_shapes(n_inputs, hidden_sizes, n_actions, dueling, value_weighted)
         n_heads = 2 if dueling else 1
         self.dueling = dueling
+        self.value_weighted = value_weighted
+        self.n_actions = n_actions
         self.hidden = nn.ModuleList(nn.Linear(i, o) for o, i in shapes[:-n_heads])
         self.heads = nn.ModuleList(nn.Linear(i, o) for o, i in shapes[-n_heads:])
+        self.register_buffer("shift", torch.zeros(n_inputs))
+        self.register_buffer("scale", torch.ones(n_inputs))
+
+    def set_standardisation(self, shift: FloatArray, scale: FloatArray) -> None:
+        """Standardise inputs as ``(x - shift) * scale`` from now on (both of shape (n_inputs,))."""
+        with torch.no_grad():
+            self.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
+            self.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+
+    def folded_flat(self) -> FloatArray:
+        """The flat parameters (as :func:`get_flat`) with the input standardisation folded into the
+        first layer: ``W' = W * scale``, ``b' = b - W' @ shift``; the same function of raw inputs."""
+        flat = get_flat(self)
+        first = self.hidden[0] if len(self.hidden) else self.heads[0]
+        if not isinstance(first, nn.Linear):  # pragma: no cover - the layers are built above
+            raise TypeError("the first layer must be linear")
+        w = first.weight.detach().numpy().astype(np.float64)
+        b = first.bias.detach().numpy().astype(np.float64)
+        scale = self.scale.numpy().astype(np.float64)
+        shift = self.shift.numpy().astype(np.float64)
+        w_folded = w * scale[None, :]
+        flat[: w.size] = w_folded.ravel()
+        flat[w.size : w.size + b.size] = b - w_folded @ shift
+        return flat
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = x[:, -self.n_actions :]
+        x = (x - self.shift) * self.scale
         for layer in self.hidden:
             x = functional.relu(layer(x))
         if self.dueling:
@@ -58,6 +101,10 @@ class QNetwork(nn.Module):
             aggregated: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
             return aggregated
         out: torch.Tensor = self.heads[0](x)
+        if self.value_weighted:
+            k = self.n_actions
+            weighted: torch.Tensor = values * out[:, :k] + out[:, k:]
+            return weighted
         return out
 
 
@@ -103,13 +150,18 @@ class DQNTrainer:
         self.config = config
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.online = QNetwork(n_inputs, config.hidden_sizes, n_actions, config.dueling)
-            self.target = QNetwork(n_inputs, config.hidden_sizes, n_actions, config.dueling)
+            self.online = QNetwork(
+                n_inputs, config.hidden_sizes, n_actions, config.dueling, config.value_weighted
+            )
+            self.target = QNetwork(
+                n_inputs, config.hidden_sizes, n_actions, config.dueling, config.value_weighted
+            )
         if params.size:
             set_flat(self.online, params)
         set_flat(self.target, target_params if target_params.size else get_flat(self.online))
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate)
         self.buffer = ReplayBuffer(config.buffer_size, n_inputs)
+        self.standardised = bool(params.size)  # trained weights already hold any standardisation
 
     def threads(self) -> contextlib.AbstractContextManager[None]:
         """Context in which to train: ``config.torch_threads`` intra-op threads."""
@@ -133,7 +185,7 @@ class DQNTrainer:
                 next_values = double_next_values(q_next_online, q_next_target)
             else:
                 next_values = max_next_values(q_next_target)
-        targets = td_target(batch.rewards, next_values, batch.terminated, cfg.gamma)
+        targets = td_target(batch.rewards, next_values, batch.terminated, cfg.gamma, batch.n_steps)
         q = self.online(torch.as_tensor(batch.obs, dtype=torch.float32))
         chosen = q.gather(1, torch.as_tensor(batch.actions)[:, None]).squeeze(1)
         target = torch.as_tensor(targets, dtype=torch.float32)
@@ -146,6 +198,21 @@ class DQNTrainer:
         nn.utils.clip_grad_norm_(self.online.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         return float(loss.item())
+
+    def standardise_inputs(self) -> None:
+        """Standardise the networks' inputs by the mean and sd of the observations now in the buffer.
+
+        Columns that do not vary (sd below 1e-6) are only centred. Call it before the first gradient
+        step: it changes the function the (untrained) networks compute.
+        """
+        obs = self.buffer.obs[: len(self.buffer)].astype(np.float64)
+        if obs.shape[0] == 0:
+            raise ValueError("cannot standardise inputs on an empty replay buffer")
+        mean, sd = obs.mean(axis=0), obs.std(axis=0)
+        scale = np.where(sd > 1e-6, 1.0 / np.maximum(sd, 1e-6), 1.0)
+        for net in (self.online, self.target):
+            net.set_standardisation(mean, scale)
+        self.standardised = True
 
     def set_learning_rate(self, learning_rate: float) -> None:
         """Set Adam's step size (for an annealed schedule)."""
@@ -160,5 +227,5 @@ class DQNTrainer:
                 t.mul_(1.0 - tau).add_(o, alpha=tau)
 
     def export(self) -> tuple[FloatArray, FloatArray]:
-        """Flat float64 weights of the online and target networks."""
-        return get_flat(self.online), get_flat(self.target)
+        """Flat float64 weights of the online and target networks, input standardisation folded in."""
+        return self.online.folded_flat(), self.target.folded_flat()

@@ -2,9 +2,11 @@
 
 The layout is shared with the torch network that trains it (``pricepilot.policies.dqn_torch``):
 ReLU hidden layers, then either one linear head with a Q-value per action, or -- dueling (Wang et al.
-2016) -- a value head and an advantage head combined by :func:`dueling_aggregate`. Parameters are
-stored layer by layer, each weight matrix in torch's ``(out, in)`` order followed by its bias, so the
-exported vector is the torch modules' parameters concatenated in registration order.
+2016) -- a value head and an advantage head combined by :func:`dueling_aggregate`, or -- value-weighted
+-- one head of ``2 * n_actions`` outputs ``(A, B)`` combined with the input's last ``n_actions`` columns
+``v`` (each action's value if bought over the list price) as ``Q = v * A + B`` (:func:`value_weighted`).
+Parameters are stored layer by layer, each weight matrix in torch's ``(out, in)`` order followed by its
+bias, so the exported vector is the torch modules' parameters concatenated in registration order.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ from pricepilot.types import FloatArray
 
 
 def layer_shapes(
-    n_inputs: int, hidden_sizes: tuple[int, ...], n_actions: int, dueling: bool
+    n_inputs: int,
+    hidden_sizes: tuple[int, ...],
+    n_actions: int,
+    dueling: bool,
+    value_weighted: bool = False,
 ) -> list[tuple[int, int]]:
     """``(out, in)`` of every linear layer: the hidden layers, then the head(s).
 
     With ``dueling`` the last two layers are the value head ``(1, h)`` and the advantage head
-    ``(n_actions, h)``; otherwise the last layer is the Q head ``(n_actions, h)``.
+    ``(n_actions, h)``; with ``value_weighted`` the last layer is ``(2 * n_actions, h)``; otherwise it
+    is the Q head ``(n_actions, h)``.
     """
+    if dueling and value_weighted:
+        raise ValueError("a Q-network head is dueling or value-weighted, not both")
     shapes: list[tuple[int, int]] = []
     width = n_inputs
     for h in hidden_sizes:
@@ -30,7 +39,7 @@ def layer_shapes(
     if dueling:
         shapes.extend([(1, width), (n_actions, width)])
     else:
-        shapes.append((n_actions, width))
+        shapes.append((2 * n_actions if value_weighted else n_actions, width))
     return shapes
 
 
@@ -64,7 +73,53 @@ def dueling_aggregate(value: FloatArray, advantage: FloatArray) -> FloatArray:
     return np.asarray(value + advantage - advantage.mean(axis=1, keepdims=True), dtype=np.float64)
 
 
-def q_forward(params: FloatArray, x: FloatArray, shapes: list[tuple[int, int]], dueling: bool) -> FloatArray:
+def value_weighted(x: FloatArray, head: FloatArray) -> FloatArray:
+    """``Q = v * A + B``: the head's outputs (n, 2 * n_actions) split into ``A`` and ``B``, and ``v`` the
+    last ``n_actions`` columns of the input ``x`` (n, d), each action's value if bought over the list
+    price in the layout of ``ContextBatch.observations()``.
+
+    The immediate expected reward is exactly ``v * list_price * P(buy)``, so ``A`` need only learn
+    ``list_price * P(buy)`` and ``B`` what follows the visit (the discounted future).
+    """
+    k = head.shape[1] // 2
+    if x.shape[1] < k:
+        raise ValueError(
+            f"a value-weighted head needs the last {k} input columns as values, got {x.shape[1]}"
+        )
+    return np.asarray(x[:, -k:] * head[:, :k] + head[:, k:], dtype=np.float64)
+
+
+def reference_gaps(x: FloatArray, column: int, log_factors: FloatArray) -> FloatArray:
+    """Inputs with each price's distance from the reference: ``x`` (n, d) to (n, d + 2 * k).
+
+    For each of the ``k`` ladder prices, ``max(log f - r, 0)`` (how far it lies above the visitor's
+    reference log price ``r = x[:, column]``, a loss) and ``max(r - log f, 0)`` (below it, a gain): the
+    two terms through which a reference price moves demand. They are inserted before the last ``k``
+    columns, so those stay each action's value (the layout :func:`value_weighted` reads).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d), observations (features, then ``k`` values if bought)
+    column : index of the reference log price (relative to list price) in ``x``
+    log_factors : ndarray of shape (k,), log of each action's price as a multiple of list price
+    """
+    k = log_factors.size
+    if not 0 <= column < x.shape[1] - k:
+        raise ValueError(
+            f"the reference column must index one of the {x.shape[1] - k} features before the "
+            f"{k} values, got {column}"
+        )
+    gap = log_factors[None, :] - x[:, column : column + 1]
+    return np.concatenate([x[:, :-k], np.maximum(gap, 0.0), np.maximum(-gap, 0.0), x[:, -k:]], axis=1)
+
+
+def q_forward(
+    params: FloatArray,
+    x: FloatArray,
+    shapes: list[tuple[int, int]],
+    dueling: bool,
+    value_weighted_head: bool = False,
+) -> FloatArray:
     """Q-values of every action for each input row.
 
     Parameters
@@ -73,6 +128,7 @@ def q_forward(params: FloatArray, x: FloatArray, shapes: list[tuple[int, int]], 
     x : ndarray of shape (n, n_inputs)
     shapes : the layout from :func:`layer_shapes`
     dueling : whether the last two layers are value and advantage heads
+    value_weighted_head : whether the head is value-weighted (:func:`value_weighted`)
 
     Returns
     -------
@@ -87,4 +143,6 @@ def q_forward(params: FloatArray, x: FloatArray, shapes: list[tuple[int, int]], 
         (wv, bv), (wa, ba) = layers[-2:]
         return dueling_aggregate(h @ wv.T + bv, h @ wa.T + ba)
     w, b = layers[-1]
+    if value_weighted_head:
+        return value_weighted(np.asarray(x, dtype=np.float64), h @ w.T + b)
     return np.asarray(h @ w.T + b, dtype=np.float64)

@@ -17,6 +17,8 @@ from pricepilot.policies.tabular import (
     state_index,
 )
 from pricepilot.policies.td import (
+    NStepQueue,
+    NStepTransition,
     ReplayBuffer,
     ReplaySample,
     TrainingLog,
@@ -24,12 +26,15 @@ from pricepilot.policies.td import (
     epsilon_greedy,
     linear_schedule,
     max_next_values,
+    n_step_return,
     td_target,
 )
 
 __all__ = [
     "DQN",
     "DQNConfig",
+    "NStepQueue",
+    "NStepTransition",
     "QLearning",
     "QLearningConfig",
     "ReplayBuffer",
@@ -42,6 +47,7 @@ __all__ = [
     "epsilon_greedy",
     "linear_schedule",
     "max_next_values",
+    "n_step_return",
     "state_index",
     "td_target",
 ]

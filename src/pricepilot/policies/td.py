@@ -23,24 +23,98 @@ if TYPE_CHECKING:
 
 
 def td_target(
-    rewards: FloatArray, next_values: FloatArray, terminated: BoolArray, gamma: float
+    rewards: FloatArray,
+    next_values: FloatArray,
+    terminated: BoolArray,
+    gamma: float,
+    n_steps: IntArray | None = None,
 ) -> FloatArray:
-    """One-step TD target ``r + gamma * V(s')``, with ``V(s') = 0`` after termination.
+    """TD target ``r + gamma**m * V(s')``, with ``V(s') = 0`` after termination.
 
     Parameters
     ----------
-    rewards : ndarray of shape (n,), reward of each transition (objective units, possibly scaled)
-    next_values : ndarray of shape (n,), bootstrap value of each next state
+    rewards : ndarray of shape (n,), reward of each transition (objective units, possibly scaled); for an
+        ``m``-step transition, the discounted sum of its ``m`` rewards (:func:`n_step_return`)
+    next_values : ndarray of shape (n,), bootstrap value of each next state (the state ``m`` steps on)
     terminated : ndarray of shape (n,), bool; True where the next state is terminal. A truncated (time
         limit) transition is *not* terminated: it bootstraps.
     gamma : float in [0, 1], discount factor
+    n_steps : ndarray of shape (n,), int, optional
+        Steps ``m >= 1`` each transition spans (default: 1, the one-step target).
 
     Returns
     -------
     ndarray of shape (n,)
     """
     keep = 1.0 - np.asarray(terminated, dtype=np.float64)
-    return np.asarray(rewards, dtype=np.float64) + gamma * keep * np.asarray(next_values, dtype=np.float64)
+    discount = gamma if n_steps is None else gamma ** np.asarray(n_steps, dtype=np.float64)
+    return np.asarray(rewards, dtype=np.float64) + discount * keep * np.asarray(next_values, dtype=np.float64)
+
+
+def n_step_return(rewards: FloatArray, gamma: float) -> float:
+    """Discounted sum ``r_0 + gamma r_1 + ... + gamma**(m-1) r_(m-1)`` of ``m`` consecutive rewards."""
+    r = np.asarray(rewards, dtype=np.float64)
+    return float(np.sum(r * gamma ** np.arange(r.size, dtype=np.float64)))
+
+
+class NStepTransition(NamedTuple):
+    """An ``n_steps``-step transition: from ``obs`` and ``action``, the discounted reward sum, then
+    ``next_obs``; ``terminated`` when the episode ended in a terminal state within those steps."""
+
+    obs: FloatArray  # (d,)
+    action: int
+    reward: float
+    next_obs: FloatArray  # (d,)
+    terminated: bool
+    n_steps: int
+
+
+class NStepQueue:
+    """Turns one-step transitions of one episode stream into ``n``-step transitions (Sutton & Barto 7.1).
+
+    Each pushed step returns the transitions now complete: the one that started ``n`` steps ago, or,
+    when the episode ends, every pending one -- truncated at the episode's end with fewer steps, and
+    bootstrapping from the last ``next_obs`` unless the episode terminated. With ``n = 1`` every step
+    comes straight back.
+
+    Parameters
+    ----------
+    n : int >= 1, steps per transition
+    gamma : float in [0, 1], discount factor of the summed rewards
+    """
+
+    def __init__(self, n: int, gamma: float) -> None:
+        if n < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n}")
+        self.n, self.gamma = int(n), float(gamma)
+        self._pending: list[tuple[FloatArray, int, float]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def _emit(self, next_obs: FloatArray, terminated: bool) -> NStepTransition:
+        obs, action, _ = self._pending[0]
+        rewards = np.array([r for _, _, r in self._pending])
+        m = len(self._pending)
+        self._pending.pop(0)
+        return NStepTransition(obs, action, n_step_return(rewards, self.gamma), next_obs, terminated, m)
+
+    def push(
+        self,
+        obs: FloatArray,
+        action: int,
+        reward: float,
+        next_obs: FloatArray,
+        terminated: bool,
+        truncated: bool,
+    ) -> list[NStepTransition]:
+        """Add one step; return the transitions it completes (in the order they started)."""
+        self._pending.append((obs, int(action), float(reward)))
+        if terminated or truncated:
+            return [self._emit(next_obs, bool(terminated)) for _ in range(len(self._pending))]
+        if len(self._pending) == self.n:
+            return [self._emit(next_obs, False)]
+        return []
 
 
 def max_next_values(q_next_target: FloatArray) -> FloatArray:
@@ -126,6 +200,7 @@ class ReplaySample(NamedTuple):
     rewards: FloatArray  # (n,)
     next_obs: FloatArray  # (n, d)
     terminated: BoolArray  # (n,)
+    n_steps: IntArray  # (n,), steps each transition spans (1 for one-step transitions)
 
 
 class ReplayBuffer:
@@ -146,6 +221,7 @@ class ReplayBuffer:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float64)
         self.terminated = np.zeros(capacity, dtype=bool)
+        self.n_steps = np.ones(capacity, dtype=np.int64)
         self.size = 0
         self._next = 0
 
@@ -159,9 +235,12 @@ class ReplayBuffer:
         rewards: FloatArray,
         next_obs: FloatArray,
         terminated: BoolArray,
+        n_steps: IntArray | None = None,
     ) -> None:
-        """Append ``n`` transitions: ``obs`` and ``next_obs`` of shape (n, d), the rest of shape (n,)."""
+        """Append ``n`` transitions: ``obs`` and ``next_obs`` of shape (n, d), the rest of shape (n,)
+        (``n_steps``: steps each spans, default 1)."""
         n = len(actions)
+        steps = np.ones(n, dtype=np.int64) if n_steps is None else np.asarray(n_steps, dtype=np.int64)
         if n > self.capacity:
             obs, actions, rewards = (
                 obs[-self.capacity :],
@@ -169,6 +248,7 @@ class ReplayBuffer:
                 rewards[-self.capacity :],
             )
             next_obs, terminated = next_obs[-self.capacity :], terminated[-self.capacity :]
+            steps = steps[-self.capacity :]
             n = self.capacity
         rows = (self._next + np.arange(n)) % self.capacity
         self.obs[rows] = obs
@@ -176,6 +256,7 @@ class ReplayBuffer:
         self.actions[rows] = actions
         self.rewards[rows] = rewards
         self.terminated[rows] = terminated
+        self.n_steps[rows] = steps
         self._next = int((self._next + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
 
@@ -190,6 +271,7 @@ class ReplayBuffer:
             self.rewards[rows],
             self.next_obs[rows].astype(np.float64),
             self.terminated[rows],
+            self.n_steps[rows],
         )
 
 
