@@ -1,4 +1,9 @@
-"""Fixtures: an app on a temporary SQLite file with a registered, promoted LinTS policy and keys."""
+"""Fixtures: an app with a registered, promoted LinTS policy and keys, on each backend.
+
+Every test that uses ``settings`` (and so ``bare``, ``client`` and ``keys``) runs twice: on a temporary
+SQLite file and on a fresh PostgreSQL database of the private throwaway cluster that the store's tests
+start (``tests/store/conftest.py``; it skips, saying why, when no PostgreSQL server binaries exist).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ import pricepilot as pp
 from pricepilot.service import Settings, build_artifact, create_app, create_key
 from pricepilot.store import make_engine
 from pricepilot.types import PriceLadder
+from tests.store.conftest import pg_admin_url, pg_url
+
+__all__ = ["pg_admin_url", "pg_url"]  # the store's PostgreSQL fixtures, shared with the service tests
 
 FEATURES = ("visitor_score", "item_quality")
 LADDER = PriceLadder.linear(0.8, 1.2, 5)
@@ -36,9 +44,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_url=f"sqlite:///{tmp_path / 'service.db'}", snapshot_every=1, max_body_bytes=50_000)
+def settings(db_url: str) -> Settings:
+    return Settings(db_url=db_url, snapshot_every=1, max_body_bytes=50_000)
 
 
 @pytest.fixture

@@ -67,6 +67,10 @@ def _bad(field_path: list[str | int], value: object) -> dict[str, object]:
         (["candidates"], [], ["body", "candidates"]),
         (["day"], -5, ["body", "day"]),
         (["visitor", "colour"], "red", ["body", "visitor", "colour"]),
+        (["visitor", "opted_out"], 1, ["body", "visitor", "opted_out"]),
+        (["visitor", "id"], True, ["body", "visitor", "id"]),
+        (["candidates", 0, "list_price"], "10.5", ["body", "candidates", 0, "list_price"]),
+        (["day"], 20_000.5, ["body", "day"]),
     ],
 )
 def test_bad_input_is_422_naming_the_field(

@@ -21,7 +21,7 @@ def test_migrations_create_exactly_the_schema(engine: Engine) -> None:
     assert _columns(engine) == expected
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
 
 
 def test_upgrade_is_repeatable_and_downgrade_empties(db_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,19 @@ _DISCOUNT, _CHANGE = int(Intervention.MAX_DISCOUNT), int(Intervention.DAILY_CHAN
 def _tokens(name: str) -> list[str]:
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return [t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t]
+
+
+@lru_cache(maxsize=256)
+def _protected_indices(protected: tuple[str, ...], feature_names: tuple[str, ...]) -> tuple[int, ...]:
+    """Indices of ``feature_names`` matching a pattern of ``protected`` (cached: the service asks for
+    the same names on every request)."""
+    patterns = [_tokens(p) for p in protected]
+    hits = []
+    for j, name in enumerate(feature_names):
+        words = _tokens(name)
+        if any(words[i : i + len(p)] == p for p in patterns for i in range(len(words))):
+            hits.append(j)
+    return tuple(hits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +160,7 @@ class GuardedDecision:
         return explain(self)
 
 
-_RULE_TEXT = {
+_RULE_TEXT: dict[int, str] = {
     Intervention.FLOOR: "raised to the cost floor (unit cost plus minimum margin)",
     Intervention.MAX_DISCOUNT: "raised to the largest discount allowed off the list price",
     Intervention.CEILING: "lowered to the price ceiling",
@@ -156,23 +170,34 @@ _RULE_TEXT = {
 
 def explain(guarded: GuardedDecision) -> list[str]:
     """Per row, the main reason for the served price, as one short sentence ("why this price")."""
+    opt_out, none_allowed = int(Intervention.OPT_OUT), int(Intervention.NO_ALLOWED_ACTION)
+    conflict = int(Intervention.CONFLICT)
     lines = []
-    for i in range(guarded.n):
-        flags = Intervention(int(guarded.interventions[i]))
-        if Intervention.OPT_OUT in flags:
+    rows = zip(guarded.prices.tolist(), guarded.interventions.tolist(), guarded.binding.tolist(), strict=True)
+    for price, flags, rule in rows:  # plain ints: IntFlag objects per row cost more than the rest
+        if flags & opt_out:
             head = "non-personalised price: the visitor opted out of personalisation"
-        elif Intervention.NO_ALLOWED_ACTION in flags:
+        elif flags & none_allowed:
             head = "non-personalised price: no ladder price satisfied every guardrail"
         else:
             head = "price chosen by the policy"
-        rule = Intervention(int(guarded.binding[i]))
-        text = f"{guarded.prices[i]:.2f}: {head}"
+        text = f"{price:.2f}: {head}"
         if rule:
             text += f", {_RULE_TEXT[rule]}"
-        if Intervention.CONFLICT in flags:
+        if flags & conflict:
             text += " (rules conflicted; the weaker one gave way)"
         lines.append(text)
     return lines
+
+
+def _clip(x: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
+    """``np.clip(x, lo, hi)`` (``hi`` wins where ``lo > hi``) without its Python-level overhead."""
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def _close(a: FloatArray, b: FloatArray) -> BoolArray:
+    """``np.isclose(a, b, rtol=1e-9, atol=1e-12)`` for finite prices, without its Python overhead."""
+    return np.asarray(np.abs(a - b) <= 1e-12 + 1e-9 * np.abs(b))
 
 
 class Guardrails:
@@ -180,7 +205,9 @@ class Guardrails:
 
     def __init__(self, config: GuardrailConfig | None = None, history: PriceHistory | None = None) -> None:
         self.config = config if config is not None else GuardrailConfig()
-        self.history = history if history is not None else PriceHistory(self.config.reference_window_days)
+        # one day more than the window: the day being served shares the ring with the window's days
+        window = self.config.reference_window_days
+        self.history = history if history is not None else PriceHistory(window + 1)
         if self.history.keep_days < self.config.reference_window_days:
             raise ValueError(
                 f"the history keeps {self.history.keep_days} days, fewer than reference_window_days="
@@ -190,13 +217,7 @@ class Guardrails:
     # ------------------------------------------------------------------ protected attributes
     def protected_columns(self, feature_names: tuple[str, ...] | list[str]) -> list[int]:
         """Indices of the features that match a protected pattern (see ``GuardrailConfig.protected``)."""
-        patterns = [_tokens(p) for p in self.config.protected]
-        hits = []
-        for j, name in enumerate(feature_names):
-            words = _tokens(name)
-            if any(words[i : i + len(p)] == p for p in patterns for i in range(len(words))):
-                hits.append(j)
-        return hits
+        return list(_protected_indices(self.config.protected, tuple(feature_names)))
 
     def strip_protected(self, contexts: ContextBatch) -> ContextBatch:
         """The same contexts without protected feature columns: shape (n, d - n_protected)."""
@@ -281,7 +302,7 @@ class Guardrails:
         allowed = (prices >= (lo - tol)[:, None]) & (prices <= (hi + tol)[:, None])
         none_allowed = ~allowed.any(axis=1)
         intended = np.where(out | none_allowed, fallback, decision.prices)
-        served = np.clip(intended, lo, hi)
+        served = _clip(intended, lo, hi)
         flags = np.where(out, int(Intervention.OPT_OUT), 0)
         flags |= np.where(none_allowed & ~out, int(Intervention.NO_ALLOWED_ACTION), 0)
         flags |= np.where(b["conflict"] > 0, int(Intervention.CONFLICT), 0)
@@ -297,19 +318,19 @@ class Guardrails:
         by_hi = hi_rules[np.where(broke_hi, upper, np.inf).argmin(axis=0)]
         binding = np.where(served > intended + tol, by_lo, np.where(served < intended - tol, by_hi, 0))
         rows = np.arange(n)
-        same = np.isclose(prices, served[:, None], rtol=1e-9, atol=1e-12)
+        same = _close(prices, served[:, None])
         actions = np.where(same.any(axis=1), same.argmax(axis=1), -1)
         own = (decision.actions >= 0) & (decision.actions < prices.shape[1])
         own &= same[rows, np.clip(decision.actions, 0, prices.shape[1] - 1)]
         actions = np.where(own & ~out & ~none_allowed, decision.actions, actions)
-        fallback_served = np.clip(fallback, lo, hi)
-        personalised = ~out & ~none_allowed & ~np.isclose(served, fallback_served, rtol=1e-9, atol=1e-12)
+        fallback_served = _clip(fallback, lo, hi)
+        personalised = ~out & ~none_allowed & ~_close(served, fallback_served)
         reference = self.history.lowest_prices(contexts.item_ids, day, self.config.reference_window_days)
         reference = np.where(np.isnan(reference), contexts.list_prices, reference)
         served_props = None
         if probabilities is not None:
-            guarded_ladder = np.clip(prices, lo[:, None], hi[:, None])
-            hit = np.isclose(guarded_ladder, served[:, None], rtol=1e-9, atol=1e-12)
+            guarded_ladder = _clip(prices, lo[:, None], hi[:, None])
+            hit = _close(guarded_ladder, served[:, None])
             mass = (np.asarray(probabilities, dtype=np.float64) * hit).sum(axis=1)
             served_props = np.where(out | none_allowed, 1.0, mass)
         if record:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,7 +10,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
-from pricepilot.service.auth import ApiKey, lookup_key
+from pricepilot.service.auth import ApiKey
+from pricepilot.service.candidates import CandidateSource
+from pricepilot.service.keycache import cached_key
 from pricepilot.service.metrics import Metrics
 from pricepilot.service.settings import Settings
 from pricepilot.service.state import LiveState
@@ -18,15 +20,17 @@ from pricepilot.service.state import LiveState
 
 @dataclass(frozen=True)
 class Services:
-    """What one app holds: its settings, the store's engine, the live policy and the metrics."""
+    """What one app holds: its settings, the store's engine, the live policy, the metrics, and the
+    source of candidates for requests that name none."""
 
     settings: Settings
     engine: Engine
     state: LiveState
     metrics: Metrics
+    candidates: CandidateSource
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: no worker-thread hop per request
     services: Services = request.app.state.services
     return services
 
@@ -37,17 +41,17 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from `pricepilot 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require(scope: str) -> Callable[[ServicesDep, Credentials], ApiKey]:
+def require(scope: str) -> Callable[[ServicesDep, Credentials], Awaitable[ApiKey]]:
     """A dependency that lets a request through only with a key holding ``scope`` (401, else 403)."""
 
-    def check(services: ServicesDep, credentials: Credentials) -> ApiKey:
+    async def check(services: ServicesDep, credentials: Credentials) -> ApiKey:  # no thread hop
         if credentials is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing API key: send 'Authorization: Bearer <key>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        key = lookup_key(services.engine, credentials.credentials)
+        key = await cached_key(services.engine, credentials.credentials)  # see keycache: TTL
         if key is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}

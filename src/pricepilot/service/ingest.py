@@ -10,24 +10,35 @@ batch or an earlier one) fails the batch with a 422 naming that event's ``offer_
 
 A batch is checked whole before anything is written (an outcome naming an offer that was never served
 fails the batch with a 422 naming that event); a retried batch stores nothing twice and teaches the
-policy nothing twice, since only outcomes not recorded before are learned from.
+policy nothing twice, since only outcomes not recorded before are learned from. The offer join, the
+events and the outcomes are one transaction, written in bulk (see
+:func:`pricepilot.store.events.insert_events`); the policy learns only once it has committed, under
+its lock, which is not held while the store is written (offers go on being decided meanwhile).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
+from contextlib import nullcontext
+from datetime import UTC
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection, Engine
 
 from pricepilot.service.errors import FieldError
+from pricepilot.service.fastpath import parse_body
 from pricepilot.service.metrics import Metrics
 from pricepilot.service.schemas import EventIn, EventsRequest, EventsResponse
 from pricepilot.service.settings import Settings
 from pricepilot.service.state import Live, LiveState
-from pricepilot.store import Event, EventStore, OfferLog, Outcome
+from pricepilot.store import Outcome
+from pricepilot.store.engine import json_dumps, utcnow
+from pricepilot.store.events import EventRow, insert_events
+from pricepilot.store.offers import insert_outcomes
 from pricepilot.store.schema import offers, outcomes
 from pricepilot.types import ContextBatch, Objective, OutcomeBatch
 
@@ -48,29 +59,43 @@ def _check_offer_outcome(i: int, ev: EventIn) -> None:
         raise FieldError(("events", i, "units"), "an offer that was not bought has units 0")
 
 
-def _to_event(i: int, ev: EventIn) -> Event:
-    if ev.occurred_at.tzinfo is None:
+def _event_row(i: int, ev: EventIn) -> EventRow:
+    """The event as a store row (the schema has checked id, kind and a payload of flat JSON values)."""
+    when = ev.occurred_at
+    if when.tzinfo is None:
         raise FieldError(("events", i, "occurred_at"), "occurred_at needs a timezone, e.g. '...Z'")
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:
+        raise FieldError(("events", i, "occurred_at"), f"{when.isoformat()} is out of range in UTC") from None
     if ev.kind == OFFER_OUTCOME:
         _check_offer_outcome(i, ev)
     payload: dict[str, Any] = dict(ev.payload)
     if ev.offer_id is not None:
         payload["offer_id"] = ev.offer_id
     payload["units"] = 0 if ev.kind == OFFER_OUTCOME else ev.units
-    return Event(ev.event_id, ev.kind, ev.occurred_at, ev.visitor_id, ev.item_id, payload)
+    return (ev.event_id, ev.kind, ev.visitor_id, ev.item_id, json_dumps(payload), when)
 
 
-def _rows(engine: Engine, ids: list[str]) -> tuple[dict[str, Any], dict[str, bool]]:
+_OFFERS_BY_ID = select(offers).where(offers.c.offer_id.in_(bindparam("ids", expanding=True)))
+#: on PostgreSQL the offers a batch closes are locked (in one order) until it commits: a concurrent batch
+#: closing one of them waits, then sees its outcome (read committed), so an outcome is learned once
+_OFFERS_BY_ID_LOCKED = _OFFERS_BY_ID.order_by(offers.c.offer_id).with_for_update()
+_OUTCOMES_BY_ID = select(outcomes.c.offer_id, outcomes.c.purchased).where(
+    outcomes.c.offer_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _rows(conn: Connection, ids: list[str]) -> tuple[dict[str, Any], dict[str, bool]]:
     """Logged offers with these ids, and whether each of them that already has an outcome was bought."""
     found: dict[str, Any] = {}
     joined: dict[str, bool] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for row in conn.execute(select(offers).where(offers.c.offer_id.in_(chunk))).mappings():
-                found[row["offer_id"]] = row
-            query = select(outcomes.c.offer_id, outcomes.c.purchased).where(outcomes.c.offer_id.in_(chunk))
-            joined.update((str(oid), bool(bought)) for oid, bought in conn.execute(query))
+    by_id = _OFFERS_BY_ID_LOCKED if conn.dialect.name == "postgresql" else _OFFERS_BY_ID
+    for start in range(0, len(ids), 500):
+        chunk = {"ids": ids[start : start + 500]}
+        for row in conn.execute(by_id, chunk).mappings():
+            found[row["offer_id"]] = row
+        joined.update((str(oid), bool(bought)) for oid, bought in conn.execute(_OUTCOMES_BY_ID, chunk))
     return found, joined
 
 
@@ -130,21 +155,45 @@ def learning_batch(
     )
 
 
+_INGEST_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_INGEST_LOCKS_LOCK = threading.Lock()
+
+
+def _ingest_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
+    """What orders this process's ingestion transactions on ``engine``. On SQLite, a lock: a batch checks
+    which offers are closed and records its outcomes with no other batch in between (so an outcome is
+    learned once), and SQLite's single writer is not contended for (its busy wait sleeps). On
+    PostgreSQL nothing: batches are written concurrently, those closing the same offers ordered by the
+    offers' row locks (see ``_OFFERS_BY_ID_LOCKED``)."""
+    if engine.dialect.name == "postgresql":
+        return nullcontext()
+    with _INGEST_LOCKS_LOCK:
+        found = _INGEST_LOCKS.get(engine)
+        if found is None:
+            found = _INGEST_LOCKS[engine] = threading.Lock()
+    return found
+
+
 def ingest_events(
     request: EventsRequest, engine: Engine, state: LiveState, settings: Settings, metrics: Metrics
 ) -> EventsResponse:
-    """Store the batch, record the outcomes it carries, and let the live policy learn from them."""
+    """Store the batch, record the outcomes it carries, and let the live policy learn from them.
+
+    The store is written without the live policy's lock (offers are decided meanwhile); the policy
+    learns under it, briefly, once the batch has committed.
+    """
     if len(request.events) > settings.max_events:
         raise FieldError(("events",), f"at most {settings.max_events} events, got {len(request.events)}")
-    batch = [_to_event(i, ev) for i, ev in enumerate(request.events)]
+    batch = [_event_row(i, ev) for i, ev in enumerate(request.events)]
     closing = [
         (i, ev)
         for i, ev in enumerate(request.events)
         if ev.offer_id and ev.kind in ("purchase", OFFER_OUTCOME)
     ]
     objective = settings.objective_
-    with state.lock:
-        found, joined = _rows(engine, sorted({str(ev.offer_id) for _, ev in closing}))
+    with _ingest_lock(engine), engine.begin() as conn:  # events and outcomes in one transaction
+        ids = sorted({str(ev.offer_id) for _, ev in closing})
+        found, joined = _rows(conn, ids) if ids else ({}, {})
         fresh: dict[str, Outcome] = {}
         for i, ev in closing:
             oid = str(ev.offer_id)
@@ -164,10 +213,11 @@ def ingest_events(
                 )
             if oid not in joined and oid not in fresh:
                 fresh[oid] = outcome_of(found[oid], units, objective)
-        stored = EventStore(engine).append(batch)
-        recorded = OfferLog(engine).record_outcomes(list(fresh.values()))
-        learned = 0
-        if fresh and state.ready:
+        stored = insert_events(conn, batch, utcnow())
+        recorded = insert_outcomes(conn, list(fresh.values()))
+    learned = 0  # only from what is committed
+    if fresh and state.ready:
+        with state.lock:
             live = state.current()
             rows = [found[oid] for oid in fresh]
             learn = learning_batch(live, rows, list(fresh.values()), objective)
@@ -179,3 +229,12 @@ def ingest_events(
         metrics.outcomes.labels(purchased=str(out.purchased).lower()).inc()
         metrics.reward.observe(out.reward)
     return EventsResponse(received=len(batch), stored=stored, outcomes=recorded, learned=learned)
+
+
+def ingest_body(
+    raw: bytes, engine: Engine, state: LiveState, settings: Settings, metrics: Metrics
+) -> dict[str, int]:
+    """:func:`ingest_events` of a raw JSON body (validated in one pass, a 422 naming the index and the
+    field when it is not an ``EventsRequest``); the answer's fields. Blocks: call it on a worker thread."""
+    request = parse_body(EventsRequest, raw)
+    return ingest_events(request, engine, state, settings, metrics).model_dump()

@@ -30,6 +30,9 @@ class Settings:
     snapshot_every : int >= 1, outcomes between two snapshots of the live policy's state.
     max_body_bytes : int >= 1, largest request body accepted (413 above it).
     max_candidates, max_events : int >= 1, largest batch per request (422 above it).
+    sync_seconds : float >= 0, seconds between two syncs of the live policy with the outcomes other
+        workers recorded in the store (see :mod:`pricepilot.service.state`); 0 (the default): this
+        process is the only worker and learns from the outcomes it receives, inline.
     """
 
     db_url: str = DEFAULT_URL
@@ -40,6 +43,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_candidates: int = 100
     max_events: int = 1_000
+    sync_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         Objective.named(self.objective)  # validates the objective's name
@@ -47,6 +51,9 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Settings.{name} must be an int >= 1, got {value!r}")
+        sync = self.sync_seconds
+        if isinstance(sync, bool) or not isinstance(sync, int | float) or not 0 <= sync < float("inf"):
+            raise ValueError(f"Settings.sync_seconds must be a finite number >= 0, got {sync!r}")
         if not self.policy_name or "@" in self.policy_name:
             raise ValueError(f"Settings.policy_name must be non-empty without '@', got {self.policy_name!r}")
 
@@ -58,9 +65,10 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``PRICEPILOT_DB_URL``, ``PRICEPILOT_POLICY_NAME``, ``PRICEPILOT_OBJECTIVE``,
-    ``PRICEPILOT_SNAPSHOT_EVERY``, ``PRICEPILOT_MAX_BODY_BYTES`` (defaults where unset)."""
+    ``PRICEPILOT_SNAPSHOT_EVERY``, ``PRICEPILOT_MAX_BODY_BYTES``, ``PRICEPILOT_SYNC_SECONDS`` (defaults
+    where unset)."""
     env = os.environ if environ is None else environ
-    values: dict[str, str | int] = {}
+    values: dict[str, str | int | float] = {}
     for name in ("db_url", "policy_name", "objective"):
         if (raw := env.get(ENV_PREFIX + name.upper())) is not None:
             values[name] = raw
@@ -70,4 +78,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[name] = int(raw)
             except ValueError:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if (raw := env.get(ENV_PREFIX + "SYNC_SECONDS")) is not None:
+        try:
+            values["sync_seconds"] = float(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}SYNC_SECONDS must be a number, got {raw!r}") from None
     return Settings(**values)  # type: ignore[arg-type]

@@ -3,14 +3,18 @@
 SQLite connections are set up for a small server: write-ahead logging (readers never block the
 writer), ``synchronous=NORMAL`` (durable across a process crash; a power cut may lose the last
 commits), foreign keys enforced, and a busy timeout instead of an immediate "database is locked".
-PostgreSQL URLs use the psycopg (3) driver whatever driver they name.
+PostgreSQL URLs use the psycopg (3) driver whatever driver they name. JSON columns are written
+with orjson (several times faster than the standard library on the hot paths: offer features, event
+payloads), falling back to :mod:`json` for what orjson refuses (integers beyond 64 bits).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
@@ -52,6 +56,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_dumps(value: Any) -> str:
+    """``value`` as JSON text (orjson; the standard library for integers orjson cannot hold)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str | URL = DEFAULT_URL, *, echo: bool = False) -> Engine:
     """An engine for ``url`` (default ``sqlite:///pricepilot.db``, a file in the working directory).
 
@@ -62,10 +74,10 @@ def make_engine(url: str | URL = DEFAULT_URL, *, echo: bool = False) -> Engine:
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, echo=echo)
+        engine = create_engine(parsed, echo=echo, json_serializer=json_dumps)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
 
 
 def utcnow() -> datetime:

@@ -4,21 +4,30 @@ Every offer is stored with the inputs the policy saw (features), the action it t
 charged, the propensity of that action and the policy version: enough to audit any price and to
 evaluate any other policy on the same traffic later (see :mod:`pricepilot.store.export`). Both logs
 are append-only and idempotent by id; each batch is one transaction, all or nothing.
+
+The service logs the offers of one request as an :class:`OfferBatch` (columns, checked at once) with
+:meth:`OfferLog.log_batch`, which shares transactions between concurrent requests (group commit, see
+:mod:`pricepilot.store.commit`) and returns only once the batch is committed; an event loop uses
+:meth:`OfferLog.submit_batch` and awaits the commit instead of blocking on it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine, RowMapping
+import numpy as np
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from pricepilot.store.commit import group_commit
 from pricepilot.store.dialect import insert_ignoring_duplicates
-from pricepilot.store.engine import StoreError, as_utc, utcnow
+from pricepilot.store.engine import StoreError, as_utc, json_dumps, utcnow
 from pricepilot.store.schema import offers, outcomes
+from pricepilot.types import FloatArray, IntArray
 
 
 def _finite(owner: str, name: str, value: float) -> None:
@@ -92,6 +101,192 @@ class Offer:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferBatch:
+    """``n`` offers served together (one request), as columns; checked as :class:`Offer` is, at once.
+
+    Attributes
+    ----------
+    offer_ids : tuple of n str, unique, 1 to 128 characters each
+    visitor_ids, item_ids : ndarray of shape (n,), int64
+    features : ndarray of shape (n, d), float64, what the policy saw; named by ``feature_names``
+    actions : ndarray of shape (n,), int64, ladder indices, ``0 <= action < n_actions``
+    n_actions : int, the ladder's length
+    prices, list_prices : ndarray of shape (n,), float64, in the items' currency
+    unit_costs : ndarray of shape (n,), float64 (NaN: unknown)
+    propensities : ndarray of shape (n,), float64 in (0, 1]
+    policy_version : str
+    created_at : datetime, timezone-aware (None: when logged)
+    """
+
+    offer_ids: tuple[str, ...]
+    visitor_ids: IntArray
+    item_ids: IntArray
+    features: FloatArray
+    feature_names: tuple[str, ...]
+    actions: IntArray
+    n_actions: int
+    prices: FloatArray
+    list_prices: FloatArray
+    unit_costs: FloatArray
+    propensities: FloatArray
+    policy_version: str
+    created_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.offer_ids)
+        bad_id = [i for i in self.offer_ids if not isinstance(i, str) or not 0 < len(i) <= 128]
+        if bad_id:
+            raise StoreError(f"offer_id must be a string of 1 to 128 characters, got {bad_id[0]!r}")
+        if len(set(self.offer_ids)) != n:
+            raise StoreError("offer ids repeat within the batch")
+        if self.features.shape != (n, len(self.feature_names)):
+            raise StoreError(
+                f"features of shape {self.features.shape}, expected ({n}, {len(self.feature_names)}) "
+                f"for {n} offers and features {list(self.feature_names)}"
+            )
+        for name in (
+            "visitor_ids",
+            "item_ids",
+            "actions",
+            "prices",
+            "list_prices",
+            "unit_costs",
+            "propensities",
+        ):
+            shape = np.shape(getattr(self, name))
+            if shape != (n,):
+                raise StoreError(f"{name} of shape {shape}, expected ({n},)")
+
+        p, price, list_price = self.propensities, self.prices, self.list_prices
+        checks = (
+            (np.isfinite(self.features).all(axis=1), "features must be finite numbers"),
+            (
+                (self.actions >= 0) & (self.actions < self.n_actions),
+                f"action outside 0..{self.n_actions - 1}",
+            ),
+            ((p > 0) & (p <= 1), "propensity must be in (0, 1]"),
+            (np.isfinite(price) & (price >= 0), "price must be a finite number >= 0"),
+            (np.isfinite(list_price) & (list_price > 0), "list_price must be finite and > 0"),
+            (~np.isinf(self.unit_costs), "unit_cost must be a finite number (NaN: unknown)"),
+        )
+        for ok, what in checks:
+            if not ok.all():
+                raise StoreError(f"offer {self.offer_ids[int(np.argmin(ok))]!r}: {what}")
+        if not self.policy_version:
+            raise StoreError("policy_version is empty")
+        if self.created_at is not None and self.created_at.tzinfo is None:
+            raise StoreError(f"created_at {self.created_at} has no timezone")
+
+    @property
+    def n(self) -> int:
+        return len(self.offer_ids)
+
+
+_OFFER_COLUMNS = (  # the order of the parameters _write_offer_batches builds
+    "offer_id",
+    "visitor_id",
+    "item_id",
+    "features",
+    "feature_names",
+    "action",
+    "n_actions",
+    "price",
+    "list_price",
+    "unit_cost",
+    "propensity",
+    "policy_version",
+    "created_at",
+)
+assert set(_OFFER_COLUMNS) == {c.name for c in offers.columns}, "offers table and writer disagree"
+
+
+def _offer_insert_sql(conn: Connection) -> str:
+    """``INSERT ... ON CONFLICT (offer_id) DO NOTHING`` for the driver's own ``executemany``."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(_OFFER_COLUMNS)
+    marks = ", ".join([mark] * len(_OFFER_COLUMNS))
+    return f"INSERT INTO offers ({names}) VALUES ({marks}) ON CONFLICT (offer_id) DO NOTHING"
+
+
+def _write_offer_batches(conn: Connection, batches: Sequence[OfferBatch]) -> list[int]:
+    """Insert the batches' offers not stored before, in one driver ``executemany``; count per batch.
+
+    The rows skip SQLAlchemy's per-value processing (the hot path of every request): JSON columns
+    are serialised here, and times are given as SQLAlchemy stores them (text on SQLite).
+    """
+    now = utcnow()
+    sqlite = conn.dialect.name == "sqlite"
+    seen: set[str] = set()
+    params: list[tuple[object, ...]] = []
+    counts: list[int] = []
+    for b in batches:
+        created: object = as_utc(b.created_at) if b.created_at is not None else now
+        if sqlite:
+            created = _sqlite_time(created)  # type: ignore[arg-type]
+        names = json_dumps(list(b.feature_names))
+        costs = [None if c != c else c for c in b.unit_costs.tolist()]  # NaN: unknown
+        columns = zip(
+            b.offer_ids,
+            b.visitor_ids.tolist(),
+            b.item_ids.tolist(),
+            b.features.tolist(),
+            b.actions.tolist(),
+            b.prices.tolist(),
+            b.list_prices.tolist(),
+            costs,
+            b.propensities.tolist(),
+            strict=True,
+        )
+        new = 0
+        for oid, visitor, item, feats, action, price, list_price, cost, propensity in columns:
+            if oid in seen:
+                continue
+            seen.add(oid)
+            new += 1
+            params.append(
+                (
+                    oid,
+                    visitor,
+                    item,
+                    json_dumps(feats),
+                    names,
+                    action,
+                    b.n_actions,
+                    price,
+                    list_price,
+                    cost,
+                    propensity,
+                    b.policy_version,
+                    created,
+                )
+            )
+        counts.append(new)
+    if not params:
+        return counts
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_offer_insert_sql(conn), params)
+        inserted = cursor.rowcount
+    finally:
+        cursor.close()
+    if inserted != len(params) and len(batches) > 1:
+        # some ids were stored before, and the driver counts only the whole group: have each batch
+        # written (and counted) on its own
+        raise _RecountError(f"{len(params) - inserted} offers of a group were stored before")
+    counts[-1] -= len(params) - inserted
+    return counts
+
+
+class _RecountError(StoreError):
+    """A group's count cannot be split between its batches (group commit retries them one by one)."""
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A UTC time as SQLAlchemy's SQLite ``DateTime`` stores it."""
+    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What followed an offer: purchase, units, revenue, profit and reward (currency), by offer id."""
 
@@ -153,6 +348,40 @@ def _outcome_from(r: RowMapping) -> Outcome | None:
     )
 
 
+_KNOWN_OFFERS = select(offers.c.offer_id).where(offers.c.offer_id.in_(bindparam("ids", expanding=True)))
+
+
+def insert_outcomes(conn: Connection, batch: Sequence[Outcome]) -> int:
+    """Store, inside the caller's transaction, the outcomes of ``batch`` not stored before; return how
+    many were new. A :class:`StoreError` when one names an offer never logged (nothing written then)."""
+    now = utcnow()
+    rows: list[dict[str, object]] = [
+        {
+            "offer_id": o.offer_id,
+            "purchased": bool(o.purchased),
+            "units": int(o.units),
+            "revenue": float(o.revenue),
+            "profit": float(o.profit),
+            "reward": float(o.reward),
+            "observed_at": as_utc(o.observed_at) if o.observed_at is not None else now,
+        }
+        for o in batch
+    ]
+    if not rows:
+        return 0
+    ids = sorted({str(r["offer_id"]) for r in rows})
+    known: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        known.update(conn.scalars(_KNOWN_OFFERS, {"ids": ids[start : start + 1000]}))
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise StoreError(
+            f"outcomes for {len(unknown)} offer(s) never logged, for example {unknown[:5]}; "
+            "log the offer before its outcome (nothing of this batch was written)"
+        )
+    return insert_ignoring_duplicates(conn, outcomes, rows, key="offer_id")
+
+
 class OfferLog:
     """Served offers and their outcomes, on an engine whose schema is up to date."""
 
@@ -174,6 +403,26 @@ class OfferLog:
         with self.engine.begin() as conn:
             return insert_ignoring_duplicates(conn, offers, rows, key="offer_id")
 
+    def log_batch(self, batch: OfferBatch) -> int:
+        """Store the offers of ``batch`` not stored before; return how many, once they are committed.
+
+        Concurrent calls on one engine share a transaction (group commit); each returns only after
+        its own offers are durable, and an error in one batch is raised to its caller alone.
+        """
+        if batch.n == 0:
+            return 0
+        return group_commit(self.engine, "offers", _write_offer_batches).write(batch)
+
+    def submit_batch(self, batch: OfferBatch) -> Future[int]:
+        """:meth:`log_batch` without blocking: the batch is queued for the log's writer thread (see
+        :meth:`pricepilot.store.commit.GroupCommit.submit`) and the future gives how many offers were
+        new once they are committed. An event loop awaits it with ``asyncio.wrap_future``."""
+        if batch.n == 0:
+            done: Future[int] = Future()
+            done.set_result(0)
+            return done
+        return group_commit(self.engine, "offers", _write_offer_batches).submit(batch)
+
     def record_outcomes(self, batch: Sequence[Outcome]) -> int:
         """Store outcomes not stored before, in one transaction; return how many were new.
 
@@ -182,34 +431,10 @@ class OfferLog:
         StoreError
             When an outcome names an offer that was never logged; nothing of the batch is written.
         """
-        now = utcnow()
-        rows: list[dict[str, object]] = [
-            {
-                "offer_id": o.offer_id,
-                "purchased": bool(o.purchased),
-                "units": int(o.units),
-                "revenue": float(o.revenue),
-                "profit": float(o.profit),
-                "reward": float(o.reward),
-                "observed_at": as_utc(o.observed_at) if o.observed_at is not None else now,
-            }
-            for o in batch
-        ]
-        if not rows:
+        if not batch:
             return 0
-        ids = sorted({str(r["offer_id"]) for r in rows})
         with self.engine.begin() as conn:
-            known: set[str] = set()
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start : start + 1000]
-                known.update(conn.scalars(select(offers.c.offer_id).where(offers.c.offer_id.in_(chunk))))
-            unknown = [i for i in ids if i not in known]
-            if unknown:
-                raise StoreError(
-                    f"outcomes for {len(unknown)} offer(s) never logged, for example {unknown[:5]}; "
-                    "log the offer before its outcome (nothing of this batch was written)"
-                )
-            return insert_ignoring_duplicates(conn, outcomes, rows, key="offer_id")
+            return insert_outcomes(conn, batch)
 
     def count(self) -> tuple[int, int]:
         """Numbers of stored offers and outcomes."""

@@ -91,6 +91,7 @@ outcomes = Table(
     Column("reward", Float, nullable=False),
     Column("observed_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("units >= 0", name="units"),
+    Index(None, "observed_at"),  # the outcome feed workers share learning through (revision 0003)
 )
 
 policies = Table(
@@ -117,4 +118,17 @@ snapshots = Table(
     Column("n_updates", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index(None, "policy_version", "id"),
+)
+
+#: The item catalogue the service recommends from when a request names no candidates (revision 0003):
+#: one row per item, replaced whole by an upsert.
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("list_price", Float, nullable=False),
+    Column("unit_cost", Float, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("list_price > 0 AND unit_cost >= 0", name="price"),
 )
