@@ -204,6 +204,9 @@ def evaluate(
     alpha: Annotated[float, typer.Option(help="1 - confidence level")] = 0.05,
     gate_estimator: Annotated[str, typer.Option(help="estimator the promotion gate uses")] = "dr",
     seed: Annotated[int, typer.Option(help="seeds the reward model's folds and the bootstrap")] = 0,
+    dm_refits: Annotated[
+        int, typer.Option(help="resamples with the reward model refitted, for DM's interval (0: model fixed)")
+    ] = 50,
 ) -> None:
     """Estimate a saved policy's value from logged rounds, with intervals and diagnostics.
 
@@ -214,7 +217,15 @@ def evaluate(
         names = [e.strip() for e in estimators.split(",") if e.strip()]
         gate = GateConfig(estimator=gate_estimator, alpha=alpha, interval=interval, seed=seed)  # type: ignore[arg-type]
         report = evaluate_files(
-            logs, policy, current, estimators=names, alpha=alpha, interval=interval, gate=gate, seed=seed
+            logs,
+            policy,
+            current,
+            estimators=names,
+            alpha=alpha,
+            interval=interval,
+            gate=gate,
+            seed=seed,
+            dm_refits=dm_refits,
         )
     except (ValueError, FileNotFoundError) as err:
         console.print(f"[red]error:[/red] {err}")
@@ -288,6 +299,40 @@ def datasets_fetch(
     console.print(f"{name}: {folder}")
 
 
+demand_app = typer.Typer(no_args_is_help=True, help="Demand models fitted from real data.")
+app.add_typer(demand_app, name="demand")
+
+
+@demand_app.command("fit")
+def demand_fit(
+    data: Annotated[
+        Path, typer.Option(help="the dominicks_oj folder (`pricepilot datasets fetch dominicks_oj`)")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="calibration JSON to write (default: the packaged oj.json)")
+    ] = None,
+) -> None:
+    """Fit Dominick's OJ demand (store-level elasticities), report held-out errors, write the `oj` market."""
+    from pricepilot.demand import BRANDS, refit_oj
+
+    try:
+        fit, path = refit_oj(data, out)
+    except (FileNotFoundError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    h = fit.holdout
+    console.print(
+        f"held-out RMSE of log units (weeks >= {h.first_test_week}): store model {h.rmse_store_model:.4f}, "
+        f"pooled log-log {h.rmse_pooled:.4f}, brand-store mean {h.rmse_brand_store_mean:.4f}"
+    )
+    table = Table("brand", "elasticity (mean)", "min over stores", "max over stores")
+    e = fit.store_elasticities
+    for j, brand in enumerate(BRANDS):
+        table.add_row(brand, f"{e[:, j].mean():.2f}", f"{e[:, j].min():.2f}", f"{e[:, j].max():.2f}")
+    console.print(table)
+    console.print(f"wrote {path}")
+
+
 @app.command()
 def serve(
     db: Annotated[
@@ -297,19 +342,32 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
     policy: Annotated[str, typer.Option(help="registry name of the policy to serve")] = "default",
     objective: Annotated[str, typer.Option(help="revenue, profit, conversions or a mix")] = "profit",
+    workers: Annotated[int, typer.Option(min=1, help="worker processes; they share learning via --db")] = 1,
+    sync_seconds: Annotated[
+        float, typer.Option(min=0.01, help="with several workers: seconds between syncs with the store")
+    ] = 1.0,
 ) -> None:
     """Start the HTTP service (OpenAPI docs at /docs) on the store at --db."""
+    import os
+
     import uvicorn
 
     from pricepilot.service import Settings, create_app
 
+    shared = sync_seconds if workers > 1 else 0.0
     try:
-        settings = Settings(db_url=db, policy_name=policy, objective=objective)
-        service = create_app(settings)
+        settings = Settings(db_url=db, policy_name=policy, objective=objective, sync_seconds=shared)
+        service = create_app(settings)  # checks the settings and migrates the store once
     except ValueError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
-    uvicorn.run(service, host=host, port=port)
+    if workers == 1:
+        uvicorn.run(service, host=host, port=port)
+        return
+    # each worker process builds its own app from the same settings, passed in the environment
+    env = {"DB_URL": db, "POLICY_NAME": policy, "OBJECTIVE": objective, "SYNC_SECONDS": str(shared)}
+    os.environ.update({f"PRICEPILOT_{name}": value for name, value in env.items()})
+    uvicorn.run("pricepilot.service.app:create_app", factory=True, workers=workers, host=host, port=port)
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP service.")
@@ -336,6 +394,55 @@ def keys_create(
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
     print(token)
+
+
+@keys_app.command("list")
+def keys_list(
+    db: Annotated[
+        str, typer.Option(help="store URL (as for `pricepilot serve`)")
+    ] = "sqlite:///pricepilot.db",
+) -> None:
+    """List the API keys: id, scopes, label, created, revoked (never the keys themselves)."""
+    from pricepilot.service.auth import list_keys
+    from pricepilot.store import make_engine
+
+    try:
+        keys = list_keys(make_engine(db))
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    table = Table("key id", "scopes", "label", "created (UTC)", "revoked (UTC)")
+    for key in keys:
+        revoked = "" if key.revoked_at is None else f"{key.revoked_at:%Y-%m-%d %H:%M:%S}"
+        table.add_row(
+            key.key_id,
+            ",".join(sorted(key.scopes)),
+            key.label,
+            f"{key.created_at:%Y-%m-%d %H:%M:%S}",
+            revoked,
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id, as `pricepilot keys list` shows it")],
+    db: Annotated[
+        str, typer.Option(help="store URL (as for `pricepilot serve`)")
+    ] = "sqlite:///pricepilot.db",
+) -> None:
+    """Revoke an API key: running servers refuse it (401) within seconds (their key cache's lifetime)."""
+    from pricepilot.service.auth import revoke_key
+    from pricepilot.store import make_engine
+
+    try:
+        key = revoke_key(make_engine(db), key_id)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"revoked {key.key_id} ({','.join(sorted(key.scopes))}) at {key.revoked_at:%Y-%m-%d %H:%M:%S}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

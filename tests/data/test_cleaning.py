@@ -50,6 +50,13 @@ def test_ingest_reads_a_frame_with_to_pandas_like_polars() -> None:
     assert list(result.events.event_id) == KEPT_IDS
 
 
+def test_ingest_reads_a_polars_frame() -> None:
+    pl = pytest.importorskip("polars")
+    result = ingest(pl.from_pandas(frame()), key=KEY)
+    assert list(result.events.event_id) == KEPT_IDS
+    assert dict(result.report.rejected) == REJECTED
+
+
 def test_ingest_is_idempotent_and_content_ids_are_stable_without_an_id_column(tmp_path: Path) -> None:
     df = frame().drop(columns=["event_id"])
     first = ingest(df, key=KEY)
