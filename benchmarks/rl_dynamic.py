@@ -4,7 +4,8 @@
     learner's greedy policy is evaluated *exactly* on the season's tabular MDP
     (``mdp.evaluate_policy`` over ``season.to_mdp()``) and reported as a share of the value-iteration
     optimum.
-(b) Reference-price market (``pricepilot/ReferencePrice-v0``): our DQN, the same DQN with ``gamma = 0``
+(b) Reference-price market (``pricepilot/ReferencePrice-v0``): our DQN (``REFERENCE_DQN``: reference-price
+    gaps and a purchase-decomposed Q), the same DQN with ``gamma = 0``
     (a myopic learner with the same features and budget), Stable-Baselines3's DQN and PricePilot's
     myopic contextual bandits (``MYOPIC_BANDITS``: they maximise the immediate reward, act on the
     visit's ``ContextBatch`` through ``env.current_batch`` and update after every visit) train for the
@@ -66,7 +67,12 @@ REFERENCE_DQN = DQNConfig(
     reward_scale=0.05,
     anneal_lr=True,
     reference_feature=REFERENCE_COLUMN,
+    purchase_head=True,
+    exploration_fraction=0.25,
 )
+"""Our reference-price DQN: reference-price gaps as inputs and a purchase-decomposed Q (``Q = list price x
+P(buy) x value + continuation``, P fitted to the purchases), epsilon annealed over the first quarter of
+the run; ``--dqn-changes purchase_head=False exploration_fraction=0.5`` gives RESULTS.md's table (c)."""
 MYOPIC_BANDITS = ("logistic_ts", "thompson", "linucb", "lints", "epsilon_greedy")
 """PricePilot's contextual bandits that maximise the immediate reward, at their default configs."""
 BANDIT_PREFIX = "myopic bandit: "

@@ -19,8 +19,11 @@ from pricepilot.policies.mlp import (
     dueling_aggregate,
     layer_shapes,
     n_parameters,
+    purchase_decomposed,
     q_forward,
     reference_gaps,
+    sigmoid,
+    unpack,
     value_weighted,
 )
 from pricepilot.policies.rl import (
@@ -31,7 +34,13 @@ from pricepilot.policies.rl import (
     max_next_values,
     td_target,
 )
-from pricepilot.policies.td import NStepQueue, n_step_return
+from pricepilot.policies.td import (
+    NStepQueue,
+    ReplaySample,
+    continuation_target,
+    n_step_return,
+    sale_scale_targets,
+)
 from pricepilot.types import PriceLadder
 from tests.policies.rl_envs import ChainEnv, OneStepEnv
 from tests.policies.test_tabular import _season_value
@@ -62,21 +71,51 @@ def test_dueling_aggregation_centres_the_advantages() -> None:
     np.testing.assert_allclose(dueling_aggregate(value, advantage + 7.0), q)  # shift-invariant
 
 
-@pytest.mark.parametrize(("dueling", "weighted"), [(False, False), (True, False), (False, True)])
-def test_numpy_forward_equals_torch_forward_on_random_weights(dueling: bool, weighted: bool) -> None:
+@pytest.mark.parametrize(
+    ("dueling", "weighted", "purchase"),
+    [(False, False, False), (True, False, False), (False, True, False), (False, False, True)],
+)
+def test_numpy_forward_equals_torch_forward_on_random_weights(
+    dueling: bool, weighted: bool, purchase: bool
+) -> None:
     torch.manual_seed(0)
-    net = QNetwork(7, (16, 8), 5, dueling, weighted)
+    net = QNetwork(7, (16, 8), 5, dueling, weighted, purchase)
     with torch.no_grad():
         for p in net.parameters():
-            p.normal_()
+            p.normal_(std=0.3)
     params = get_flat(net)
-    shapes = layer_shapes(7, (16, 8), 5, dueling, weighted)
+    shapes = layer_shapes(7, (16, 8), 5, dueling, weighted, purchase)
     assert params.shape == (n_parameters(shapes),)
     x = np.random.default_rng(1).normal(size=(32, 7))
     expected = net(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
     np.testing.assert_allclose(
-        q_forward(params, x, shapes, dueling, weighted), expected, rtol=1e-4, atol=1e-4
+        q_forward(params, x, shapes, dueling, weighted, purchase), expected, rtol=1e-4, atol=1e-4
     )
+
+
+def test_purchase_decomposed_head_is_price_times_probability_times_value_plus_continuation() -> None:
+    x = np.array([[9.0, 0.5, 2.0]])  # a feature, then each of 2 actions' value over the list price
+    head = np.array([[0.0, np.log(3.0), 1.0, -1.0, np.log(4.0)]])  # logits, continuations, log scale
+    # P(buy) = (1/2, 3/4), list price 4: Q = 4 * (0.5 * 0.5, 0.75 * 2) + (1, -1)
+    np.testing.assert_allclose(purchase_decomposed(x, head), [[2.0, 5.0]])
+    np.testing.assert_allclose(sigmoid(np.array([-1000.0, 0.0, 1000.0])), [0.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="2 \\* k \\+ 1 outputs and k value columns, got 4 outputs"):
+        purchase_decomposed(x, head[:, :4])
+    with pytest.raises(ValueError, match="at most one of dueling, value-weighted and purchase"):
+        layer_shapes(3, (4,), 2, dueling=False, value_weighted=True, purchase_head=True)
+
+
+def test_decomposed_targets_on_hand_made_transitions() -> None:
+    # continuation: gamma * V(s'), nothing after termination; the reward never enters
+    np.testing.assert_allclose(
+        continuation_target(np.array([2.0, 5.0]), np.array([False, True]), 0.5), [1.0, 0.0]
+    )
+    # a sale of reward 6 at value 0.5 reveals a list price of 12; no sale, or no value, reveals nothing
+    targets, mask = sale_scale_targets(
+        np.array([6.0, 0.0, 3.0, 2.0]), np.array([0.5, 0.5, 0.0, 1.0]), np.array([True, False, True, True])
+    )
+    np.testing.assert_array_equal(mask, [True, False, False, True])
+    np.testing.assert_allclose(targets, [np.log(12.0), 0.0, 0.0, np.log(2.0)])
 
 
 def test_value_weighted_head_multiplies_the_values_in_the_last_columns() -> None:
@@ -85,7 +124,7 @@ def test_value_weighted_head_multiplies_the_values_in_the_last_columns() -> None
     np.testing.assert_allclose(value_weighted(x, head), [[2.5, 1.0], [3.0, 0.0]])
     with pytest.raises(ValueError, match="last 2 input columns as values, got 1"):
         value_weighted(x[:, :1], head)
-    with pytest.raises(ValueError, match="dueling or value-weighted, not both"):
+    with pytest.raises(ValueError, match="at most one of dueling, value-weighted"):
         layer_shapes(3, (4,), 2, dueling=True, value_weighted=True)
 
 
@@ -199,11 +238,120 @@ def test_replay_buffer_refuses_to_sample_when_empty() -> None:
         ({"n_steps": 0}, "n_steps must be >= 1, got 0"),
         ({"dueling": True, "value_weighted": True}, "dueling and value_weighted heads exclude each other"),
         ({"reference_feature": -1}, "reference_feature must be a column index >= 0, got -1"),
+        ({"purchase_head": True, "dueling": True}, "purchase_head excludes dueling and value_weighted"),
+        ({"purchase_head": True, "n_steps": 3}, "n_steps must be 1, got 3"),
     ],
 )
 def test_config_rejects_bad_values(changes: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         DQNConfig(**changes)
+
+
+def test_decomposed_loss_is_exact_on_a_hand_made_minibatch() -> None:
+    config = DQNConfig(hidden_sizes=(4,), purchase_head=True, gamma=0.5, double=False)
+    policy = DQN(TWO, config, seed=0)
+    trainer = policy._ensure_trainer(3, seed=0)  # a feature, then 2 values
+    obs = np.array([[1.0, 0.5, 1.0], [0.0, 0.5, 1.0]])
+    next_obs = np.array([[0.5, 0.5, 1.0], [1.0, 0.5, 1.0]])
+    batch = ReplaySample(
+        obs=obs,
+        actions=np.array([1, 0]),
+        rewards=np.array([3.0, 0.0]),
+        next_obs=next_obs,
+        terminated=np.array([False, True]),
+        n_steps=np.ones(2, dtype=np.int64),
+        purchased=np.array([True, False]),
+    )
+    loss = float(trainer.decomposed_loss(batch).item())
+    # by hand, in numpy: the online network's parts at obs, the target network's Q at next_obs
+    shapes = policy._shapes(3)
+    (w1, b1), (w2, b2) = unpack(policy.params_, shapes)
+    out = np.maximum(obs @ w1.T + b1, 0.0) @ w2.T + b2
+    logits, continuation, log_scale = out[:, :2], out[:, 2:4], out[:, 4]
+    q_next = q_forward(policy.target_params_, next_obs, shapes, False, False, True)
+    p = sigmoid(logits[[0, 1], [1, 0]])
+    bce = -np.mean([np.log(p[0]), np.log(1.0 - p[1])])
+    c_target = np.array([0.5 * q_next[0].max(), 0.0])  # the reward 3 is not part of it
+    c_loss = np.mean((continuation[[0, 1], [1, 0]] - c_target) ** 2)
+    scale_loss = (log_scale[0] - np.log(3.0 / 1.0)) ** 2  # only the sale reveals the scale
+    assert loss == pytest.approx(bce + c_loss + scale_loss, rel=1e-4)
+
+
+class SaleEnv(gym.Env[Any, np.int64]):
+    """One state, observed as ``[1, v_0, v_1]``: action ``a`` sells with probability ``p_a`` for
+    ``list_price * v_a``; every step is truncated, so ``Q(a) = list_price * v_a * p_a + gamma * V``."""
+
+    def __init__(self, p: tuple[float, float] = (0.8, 0.3), v: tuple[float, float] = (0.5, 1.0)) -> None:
+        self.p, self.v, self.list_price = np.array(p), np.array(v), 2.0
+        self.observation_space = gym.spaces.Box(0.0, 2.0, (3,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _obs(self) -> Any:
+        return np.array([1.0, *self.v], dtype=np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        a = int(action)
+        sold = bool(self.np_random.random() < self.p[a])
+        reward = self.list_price * self.v[a] if sold else 0.0
+        return self._obs(), float(reward), False, True, {"purchased": sold}
+
+    def optimal_q(self, gamma: float) -> Any:
+        immediate = self.list_price * self.v * self.p
+        return immediate + gamma * immediate.max() / (1.0 - gamma)
+
+
+def test_purchase_decomposed_dqn_learns_purchase_odds_price_and_continuation() -> None:
+    env = SaleEnv()
+    config = DQNConfig(
+        hidden_sizes=(8,),
+        purchase_head=True,
+        learning_rate=3e-3,
+        gamma=0.5,
+        learning_starts=50,
+        batch_size=64,
+        train_frequency=1,
+        target_network_frequency=50,
+        start_epsilon=0.5,
+        epsilon=0.5,
+        anneal_lr=True,
+    )
+    policy = DQN(TWO, config, seed=0)
+    policy.learn(env, total_steps=3_000, seed=0)
+    x = env._obs()[None, :].astype(np.float64)
+    np.testing.assert_allclose(policy.q_values(x)[0], env.optimal_q(0.5), atol=0.1)  # (1.6, 1.4)
+    trainer = policy._trainer
+    assert trainer is not None
+    np.testing.assert_allclose(policy.q_values(x), trainer.q_values(x), rtol=1e-5, atol=1e-5)
+    logits, _, log_scale = trainer.online.parts(torch.as_tensor(x, dtype=torch.float32))
+    np.testing.assert_allclose(torch.sigmoid(logits).detach().numpy()[0], env.p, atol=0.05)
+    assert float(torch.exp(log_scale).item()) == pytest.approx(2.0, rel=0.02)  # every sale reveals it
+    np.testing.assert_array_equal(policy.greedy_actions(x), [0])
+
+
+def test_purchase_decomposed_policy_trains_on_contexts_and_round_trips(
+    market: pp.market.Market, tmp_path: Path
+) -> None:
+    policy = DQN(market.ladder, DQNConfig(**{**asdict(SMALL), "purchase_head": True}), seed=0)
+    batch = market.observe(300)
+    outcomes = market.step(batch, policy.act(batch.context))
+    assert outcomes.purchased.any()
+    policy.update(outcomes)
+    trainer = policy._trainer
+    assert trainer is not None
+    np.testing.assert_array_equal(trainer.buffer.purchased[:300], outcomes.purchased)
+    x = market.observe(20).context.observations()
+    np.testing.assert_allclose(policy.q_values(x), trainer.q_values(x), rtol=1e-5, atol=1e-5)
+    policy.save(tmp_path / "dqn")
+    again = pp.policies.load(tmp_path / "dqn")
+    assert isinstance(again, DQN)
+    assert again.config == policy.config
+    np.testing.assert_array_equal(again.q_values(x), policy.q_values(x))
 
 
 def test_untrained_policy_prices_uniformly(market: pp.market.Market) -> None:
@@ -392,7 +540,7 @@ def test_learn_is_reproducible_from_its_seed() -> None:
 
 
 def test_dqn_learns_a_small_inventory_season_to_95_percent_of_value_iteration() -> None:
-    changes = {"selling_periods": 10, "inventory_units": 3}
+    changes: dict[str, Any] = {"selling_periods": 10, "inventory_units": 3}
     env = gym.make("pricepilot/InventorySeason-v0", scenario="inventory-small", **changes)
     season = env.unwrapped.season  # type: ignore[attr-defined]
     assert season.config == pp.market.scenario("inventory-small").replace(**changes)

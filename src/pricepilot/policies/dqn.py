@@ -11,6 +11,9 @@ to numpy (``params_``) and deciding is a pure numpy forward pass (:mod:`pricepil
   update every ``target_network_frequency`` steps.
 - ``update(outcomes)`` stores every outcome as a terminal one-step transition and trains on the same
   schedule, so the policy also runs as a neural contextual bandit behind the service.
+- ``purchase_head`` (see :class:`DQNConfig`) splits Q into the expected immediate reward -- list price x
+  P(buy) x the observed value of a sale, P fitted to the purchases like a bandit's demand model -- and a
+  continuation learnt by TD; it is still one network, served by the same numpy forward pass.
 - ``action_probabilities`` is epsilon-greedy over the Q-values: exact propensities. Before any
   training every Q-value is 0, so the policy prices uniformly at random.
 
@@ -58,6 +61,16 @@ class DQNConfig(PolicyConfig):
         price, as ``ContextBatch.observations()`` and the market envs lay them out. A sale's value is
         known before pricing, so the network learns ``list_price * P(buy)`` and the future, not their
         product with the value (:func:`pricepilot.policies.mlp.value_weighted`). Not with ``dueling``.
+    purchase_head : purchase-decomposed Q: ``Q(s, a) = L(s) * P(buy | s, a) * v_a + C(s, a)`` with ``v``
+        the observation's last ``n_actions`` columns as for ``value_weighted``
+        (:func:`pricepilot.policies.mlp.purchase_decomposed`). ``P`` is a sigmoid head fitted by binary
+        cross-entropy to the observed purchases (``info["purchased"]`` in ``learn``, else a nonzero
+        reward; ``outcomes.purchased`` in ``update``), ``L`` the list price in reward units, fitted to
+        ``log(r / v_a)`` on the sales, and ``C`` the continuation, fitted by TD to ``gamma * V(s')``
+        (:func:`pricepilot.policies.td.continuation_target`; Double-DQN's ``V`` with ``double``). The
+        immediate term is then learnt as sample-efficiently as by a bandit's purchase model, and ``C``
+        still learns how today's price moves tomorrow's demand. Not with ``dueling`` or
+        ``value_weighted``; needs ``n_steps = 1``.
     reference_feature : index of the observation column holding the visitor's reference log price
         (relative to list price; ``None``: no such column). When set, the network also gets, for each
         ladder price, how far its log price lies above and below the reference
@@ -104,6 +117,7 @@ class DQNConfig(PolicyConfig):
     hidden_sizes: tuple[int, ...] = (64, 64)
     dueling: bool = False
     value_weighted: bool = False
+    purchase_head: bool = False
     reference_feature: int | None = None
     double: bool = True
     learning_rate: float = 5e-4
@@ -131,6 +145,15 @@ class DQNConfig(PolicyConfig):
             raise ValueError(f"reference_feature must be a column index >= 0, got {self.reference_feature}")
         if self.dueling and self.value_weighted:
             raise ValueError("dueling and value_weighted heads exclude each other: choose one")
+        if self.purchase_head and (self.dueling or self.value_weighted):
+            raise ValueError(
+                "purchase_head excludes dueling and value_weighted heads, got "
+                f"dueling={self.dueling}, value_weighted={self.value_weighted}"
+            )
+        if self.purchase_head and self.n_steps != 1:
+            raise ValueError(
+                f"purchase_head learns one-step continuations: n_steps must be 1, got {self.n_steps}"
+            )
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {self.hidden_sizes}")
         for name in (
@@ -198,7 +221,9 @@ class DQN(PolicyBase):
     def _shapes(self, n_features: int) -> list[tuple[int, int]]:
         cfg = self.config
         n_inputs = self._n_inputs(n_features)
-        return layer_shapes(n_inputs, cfg.hidden_sizes, self.n_actions, cfg.dueling, cfg.value_weighted)
+        return layer_shapes(
+            n_inputs, cfg.hidden_sizes, self.n_actions, cfg.dueling, cfg.value_weighted, cfg.purchase_head
+        )
 
     # ----------------------------------------------------------------- deciding (numpy only)
     def q_values(self, features: FloatArray) -> FloatArray:
@@ -217,7 +242,9 @@ class DQN(PolicyBase):
         if x.shape[1] != d:
             raise ValueError(f"{self.name} was trained on {d} features, got {x.shape[1]}")
         cfg = self.config
-        q = q_forward(self.params_, self._inputs(x), self._shapes(d), cfg.dueling, cfg.value_weighted)
+        q = q_forward(
+            self.params_, self._inputs(x), self._shapes(d), cfg.dueling, cfg.value_weighted, cfg.purchase_head
+        )
         return q / self.config.reward_scale
 
     def greedy_actions(self, features: FloatArray) -> IntArray:
@@ -234,10 +261,10 @@ class DQN(PolicyBase):
         fitted_on = int(self.n_features_[0])
         if fitted_on and n_features != fitted_on:
             raise ValueError(f"{self.name} was trained on {fitted_on} features, got {n_features}")
-        if self.config.value_weighted and n_features < self.n_actions:
+        if (self.config.value_weighted or self.config.purchase_head) and n_features < self.n_actions:
             raise ValueError(
-                f"value_weighted needs each action's value as the last {self.n_actions} observation "
-                f"columns, but observations have {n_features}"
+                f"value_weighted and purchase_head need each action's value as the last {self.n_actions} "
+                f"observation columns, but observations have {n_features}"
             )
         column = self.config.reference_feature
         if column is not None and column >= n_features - self.n_actions:
@@ -293,7 +320,12 @@ class DQN(PolicyBase):
         trainer = self._ensure_trainer(observations.shape[1], self.seed)
         x = self._inputs(observations)
         trainer.buffer.add(
-            x, outcomes.actions, outcomes.reward * self.config.reward_scale, x, np.ones(outcomes.n, bool)
+            x,
+            outcomes.actions,
+            outcomes.reward * self.config.reward_scale,
+            x,
+            np.ones(outcomes.n, bool),
+            purchased=outcomes.purchased,
         )
         with trainer.threads():
             self._advance(trainer, outcomes.n, self.rng)
@@ -353,7 +385,7 @@ class DQN(PolicyBase):
                 action = int(rng.integers(self.n_actions))
             else:
                 action = int(np.argmax(trainer.q_values(obs[None, :])[0]))
-            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs, reward, terminated, truncated, info = env.step(action)
             next_obs = self._inputs(np.asarray(next_obs, dtype=np.float64)[None, :])[0]
             done = queue.push(
                 obs, action, float(reward) * cfg.reward_scale, next_obs, bool(terminated), bool(truncated)
@@ -366,6 +398,10 @@ class DQN(PolicyBase):
                     np.stack([t.next_obs for t in done]),
                     np.array([t.terminated for t in done]),
                     np.array([t.n_steps for t in done]),
+                    # one-step transitions (n_steps = 1, as purchase_head needs): ``done`` is this step
+                    np.full(len(done), bool(info.get("purchased", reward != 0)))
+                    if cfg.n_steps == 1
+                    else None,
                 )
             self._advance(trainer, 1, rng)
             episode_return += float(reward)

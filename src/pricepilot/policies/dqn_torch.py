@@ -18,7 +18,15 @@ from torch import nn
 from torch.nn import functional
 
 from pricepilot.policies.mlp import layer_shapes
-from pricepilot.policies.td import ReplayBuffer, double_next_values, max_next_values, td_target
+from pricepilot.policies.td import (
+    ReplayBuffer,
+    ReplaySample,
+    continuation_target,
+    double_next_values,
+    max_next_values,
+    sale_scale_targets,
+    td_target,
+)
 from pricepilot.types import FloatArray
 
 if TYPE_CHECKING:
@@ -40,7 +48,8 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 class QNetwork(nn.Module):
-    """ReLU MLP from observations (n, d) to Q-values (n, n_actions); optionally a dueling head.
+    """ReLU MLP from observations (n, d) to Q-values (n, n_actions); optionally a dueling, value-weighted
+    or purchase-decomposed head (see :mod:`pricepilot.policies.mlp`).
 
     The input is standardised first, ``(x - shift) * scale`` (buffers, not parameters; the identity
     until :meth:`set_standardisation`); :meth:`folded_flat` folds it into the first layer, so the
@@ -57,12 +66,14 @@ class QNetwork(nn.Module):
         n_actions: int,
         dueling: bool,
         value_weighted: bool = False,
+        purchase_head: bool = False,
     ) -> None:
         super().__init__()
-        shapes = layer_shapes(n_inputs, hidden_sizes, n_actions, dueling, value_weighted)
+        shapes = layer_shapes(n_inputs, hidden_sizes, n_actions, dueling, value_weighted, purchase_head)
         n_heads = 2 if dueling else 1
         self.dueling = dueling
         self.value_weighted = value_weighted
+        self.purchase_head = purchase_head
         self.n_actions = n_actions
         self.hidden = nn.ModuleList(nn.Linear(i, o) for o, i in shapes[:-n_heads])
         self.heads = nn.ModuleList(nn.Linear(i, o) for o, i in shapes[-n_heads:])
@@ -91,11 +102,29 @@ class QNetwork(nn.Module):
         flat[w.size : w.size + b.size] = b - w_folded @ shift
         return flat
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = x[:, -self.n_actions :]
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations of raw inputs ``x`` (standardised first)."""
         x = (x - self.shift) * self.scale
         for layer in self.hidden:
             x = functional.relu(layer(x))
+        return x
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A purchase-decomposed head's outputs: purchase logits (n, k), continuations (n, k) and the
+        log price scale (n, 1) (:func:`pricepilot.policies.mlp.purchase_decomposed`)."""
+        if not self.purchase_head:
+            raise ValueError("parts() needs a purchase-decomposed head (purchase_head=True)")
+        out: torch.Tensor = self.heads[0](self._features(x))
+        k = self.n_actions
+        return out[:, :k], out[:, k : 2 * k], out[:, 2 * k :]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = x[:, -self.n_actions :]
+        if self.purchase_head:
+            logits, continuation, log_scale = self.parts(x)
+            decomposed: torch.Tensor = torch.exp(log_scale) * torch.sigmoid(logits) * values + continuation
+            return decomposed
+        x = self._features(x)
         if self.dueling:
             value, advantage = self.heads[0](x), self.heads[1](x)
             aggregated: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
@@ -150,11 +179,16 @@ class DQNTrainer:
         self.config = config
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.online = QNetwork(
-                n_inputs, config.hidden_sizes, n_actions, config.dueling, config.value_weighted
-            )
-            self.target = QNetwork(
-                n_inputs, config.hidden_sizes, n_actions, config.dueling, config.value_weighted
+            self.online, self.target = (
+                QNetwork(
+                    n_inputs,
+                    config.hidden_sizes,
+                    n_actions,
+                    config.dueling,
+                    config.value_weighted,
+                    config.purchase_head,
+                )
+                for _ in range(2)
             )
         if params.size:
             set_flat(self.online, params)
@@ -173,26 +207,58 @@ class DQNTrainer:
             q = self.online(torch.as_tensor(obs, dtype=torch.float32))
         return np.asarray(q.numpy(), dtype=np.float64)
 
+    def next_values(self, next_obs: FloatArray) -> FloatArray:
+        """Bootstrap values ``V(s')`` of next observations (n, d), shape (n,): the target network's
+        maximum, or with ``config.double`` its value of the online network's best action."""
+        x = torch.as_tensor(next_obs, dtype=torch.float32)
+        with torch.no_grad():
+            q_next_target = self.target(x).numpy().astype(np.float64)
+            if not self.config.double:
+                return max_next_values(q_next_target)
+            q_next_online = self.online(x).numpy().astype(np.float64)
+        return double_next_values(q_next_online, q_next_target)
+
+    def _regression(self, chosen: torch.Tensor, targets: FloatArray) -> torch.Tensor:
+        target = torch.as_tensor(targets, dtype=torch.float32)
+        if self.config.loss == "huber":
+            return functional.smooth_l1_loss(chosen, target)
+        return functional.mse_loss(chosen, target)
+
+    def decomposed_loss(self, batch: ReplaySample) -> torch.Tensor:
+        """Loss of a purchase-decomposed network on a minibatch: binary cross-entropy of the chosen
+        action's purchase logit against the observed purchase, the regression (``config.loss``) of its
+        continuation on :func:`~pricepilot.policies.td.continuation_target`, and the squared error of the
+        log price scale on :func:`~pricepilot.policies.td.sale_scale_targets` over the sales."""
+        cfg = self.config
+        actions = torch.as_tensor(batch.actions)[:, None]
+        targets = continuation_target(self.next_values(batch.next_obs), batch.terminated, cfg.gamma)
+        chosen_values = batch.obs[
+            np.arange(batch.actions.size), batch.obs.shape[1] - self.online.n_actions + batch.actions
+        ]
+        scale_targets, sold = sale_scale_targets(batch.rewards, chosen_values, batch.purchased)
+        logits, continuation, log_scale = self.online.parts(torch.as_tensor(batch.obs, dtype=torch.float32))
+        purchase = functional.binary_cross_entropy_with_logits(
+            logits.gather(1, actions).squeeze(1), torch.as_tensor(batch.purchased, dtype=torch.float32)
+        )
+        loss = purchase + self._regression(continuation.gather(1, actions).squeeze(1), targets)
+        if sold.any():
+            mask = torch.as_tensor(sold)
+            scale_target = torch.as_tensor(scale_targets[sold], dtype=torch.float32)
+            loss = loss + functional.mse_loss(log_scale.squeeze(1)[mask], scale_target)
+        return loss
+
     def train_step(self, rng: np.random.Generator) -> float:
-        """One gradient step on a uniform minibatch; returns the loss (``config.loss``)."""
+        """One gradient step on a uniform minibatch; returns the loss (``config.loss``, or for a
+        purchase-decomposed network :meth:`decomposed_loss`)."""
         cfg = self.config
         batch = self.buffer.sample(cfg.batch_size, rng)
-        next_obs = torch.as_tensor(batch.next_obs, dtype=torch.float32)
-        with torch.no_grad():
-            q_next_target = self.target(next_obs).numpy().astype(np.float64)
-            if cfg.double:
-                q_next_online = self.online(next_obs).numpy().astype(np.float64)
-                next_values = double_next_values(q_next_online, q_next_target)
-            else:
-                next_values = max_next_values(q_next_target)
-        targets = td_target(batch.rewards, next_values, batch.terminated, cfg.gamma, batch.n_steps)
-        q = self.online(torch.as_tensor(batch.obs, dtype=torch.float32))
-        chosen = q.gather(1, torch.as_tensor(batch.actions)[:, None]).squeeze(1)
-        target = torch.as_tensor(targets, dtype=torch.float32)
-        if cfg.loss == "huber":
-            loss = functional.smooth_l1_loss(chosen, target)
+        if cfg.purchase_head:
+            loss = self.decomposed_loss(batch)
         else:
-            loss = functional.mse_loss(chosen, target)
+            next_values = self.next_values(batch.next_obs)
+            targets = td_target(batch.rewards, next_values, batch.terminated, cfg.gamma, batch.n_steps)
+            q = self.online(torch.as_tensor(batch.obs, dtype=torch.float32))
+            loss = self._regression(q.gather(1, torch.as_tensor(batch.actions)[:, None]).squeeze(1), targets)
         self.optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         nn.utils.clip_grad_norm_(self.online.parameters(), cfg.max_grad_norm)

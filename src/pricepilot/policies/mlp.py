@@ -4,7 +4,10 @@ The layout is shared with the torch network that trains it (``pricepilot.policie
 ReLU hidden layers, then either one linear head with a Q-value per action, or -- dueling (Wang et al.
 2016) -- a value head and an advantage head combined by :func:`dueling_aggregate`, or -- value-weighted
 -- one head of ``2 * n_actions`` outputs ``(A, B)`` combined with the input's last ``n_actions`` columns
-``v`` (each action's value if bought over the list price) as ``Q = v * A + B`` (:func:`value_weighted`).
+``v`` (each action's value if bought over the list price) as ``Q = v * A + B`` (:func:`value_weighted`),
+or -- purchase-decomposed -- one head of ``2 * n_actions + 1`` outputs: purchase logits, continuation
+values and a log price scale, combined as ``Q = exp(log_scale) * sigmoid(logit) * v + C``
+(:func:`purchase_decomposed`).
 Parameters are stored layer by layer, each weight matrix in torch's ``(out, in)`` order followed by its
 bias, so the exported vector is the torch modules' parameters concatenated in registration order.
 """
@@ -22,15 +25,16 @@ def layer_shapes(
     n_actions: int,
     dueling: bool,
     value_weighted: bool = False,
+    purchase_head: bool = False,
 ) -> list[tuple[int, int]]:
     """``(out, in)`` of every linear layer: the hidden layers, then the head(s).
 
     With ``dueling`` the last two layers are the value head ``(1, h)`` and the advantage head
-    ``(n_actions, h)``; with ``value_weighted`` the last layer is ``(2 * n_actions, h)``; otherwise it
-    is the Q head ``(n_actions, h)``.
+    ``(n_actions, h)``; with ``value_weighted`` the last layer is ``(2 * n_actions, h)``; with
+    ``purchase_head`` it is ``(2 * n_actions + 1, h)``; otherwise it is the Q head ``(n_actions, h)``.
     """
-    if dueling and value_weighted:
-        raise ValueError("a Q-network head is dueling or value-weighted, not both")
+    if dueling + value_weighted + purchase_head > 1:
+        raise ValueError("a Q-network head is at most one of dueling, value-weighted and purchase-decomposed")
     shapes: list[tuple[int, int]] = []
     width = n_inputs
     for h in hidden_sizes:
@@ -38,8 +42,12 @@ def layer_shapes(
         width = h
     if dueling:
         shapes.extend([(1, width), (n_actions, width)])
+    elif value_weighted:
+        shapes.append((2 * n_actions, width))
+    elif purchase_head:
+        shapes.append((2 * n_actions + 1, width))
     else:
-        shapes.append((2 * n_actions if value_weighted else n_actions, width))
+        shapes.append((n_actions, width))
     return shapes
 
 
@@ -89,6 +97,38 @@ def value_weighted(x: FloatArray, head: FloatArray) -> FloatArray:
     return np.asarray(x[:, -k:] * head[:, :k] + head[:, k:], dtype=np.float64)
 
 
+def sigmoid(z: FloatArray) -> FloatArray:
+    """The logistic function ``1 / (1 + exp(-z))``, written with ``tanh`` so it never overflows."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64))), dtype=np.float64)
+
+
+def purchase_decomposed(x: FloatArray, head: FloatArray) -> FloatArray:
+    """``Q = exp(s) * sigmoid(z) * v + C``: a purchase-decomposed head to Q-values (n, k).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d), the network's input; its last ``k`` columns ``v`` are each action's value
+        if bought over the list price (the layout of ``ContextBatch.observations()``)
+    head : ndarray of shape (n, 2 * k + 1), the head's outputs: ``z`` (k purchase logits: P(buy) =
+        ``sigmoid(z)``), ``C`` (k continuation values: the discounted value of what follows the visit)
+        and ``s`` (1 column: the log of the list price, in training reward units), in that order
+
+    Returns
+    -------
+    ndarray of shape (n, k): expected immediate reward ``list price * v * P(buy)`` plus continuation
+    """
+    k = (head.shape[1] - 1) // 2
+    if head.shape[1] != 2 * k + 1 or x.shape[1] < k:
+        raise ValueError(
+            f"a purchase-decomposed head needs 2 * k + 1 outputs and k value columns, got {head.shape[1]} "
+            f"outputs and {x.shape[1]} input columns"
+        )
+    values = np.asarray(x[:, -k:], dtype=np.float64)
+    return np.asarray(
+        np.exp(head[:, 2 * k :]) * sigmoid(head[:, :k]) * values + head[:, k : 2 * k], dtype=np.float64
+    )
+
+
 def reference_gaps(x: FloatArray, column: int, log_factors: FloatArray) -> FloatArray:
     """Inputs with each price's distance from the reference: ``x`` (n, d) to (n, d + 2 * k).
 
@@ -119,6 +159,7 @@ def q_forward(
     shapes: list[tuple[int, int]],
     dueling: bool,
     value_weighted_head: bool = False,
+    purchase_head: bool = False,
 ) -> FloatArray:
     """Q-values of every action for each input row.
 
@@ -129,6 +170,7 @@ def q_forward(
     shapes : the layout from :func:`layer_shapes`
     dueling : whether the last two layers are value and advantage heads
     value_weighted_head : whether the head is value-weighted (:func:`value_weighted`)
+    purchase_head : whether the head is purchase-decomposed (:func:`purchase_decomposed`)
 
     Returns
     -------
@@ -145,4 +187,6 @@ def q_forward(
     w, b = layers[-1]
     if value_weighted_head:
         return value_weighted(np.asarray(x, dtype=np.float64), h @ w.T + b)
+    if purchase_head:
+        return purchase_decomposed(np.asarray(x, dtype=np.float64), h @ w.T + b)
     return np.asarray(h @ w.T + b, dtype=np.float64)

@@ -22,11 +22,13 @@ from pricepilot.policies.td import (
     ReplayBuffer,
     ReplaySample,
     TrainingLog,
+    continuation_target,
     double_next_values,
     epsilon_greedy,
     linear_schedule,
     max_next_values,
     n_step_return,
+    sale_scale_targets,
     td_target,
 )
 
@@ -43,11 +45,13 @@ __all__ = [
     "SarsaConfig",
     "TabularConfig",
     "TrainingLog",
+    "continuation_target",
     "double_next_values",
     "epsilon_greedy",
     "linear_schedule",
     "max_next_values",
     "n_step_return",
+    "sale_scale_targets",
     "state_index",
     "td_target",
 ]

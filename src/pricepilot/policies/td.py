@@ -51,6 +51,53 @@ def td_target(
     return np.asarray(rewards, dtype=np.float64) + discount * keep * np.asarray(next_values, dtype=np.float64)
 
 
+def continuation_target(next_values: FloatArray, terminated: BoolArray, gamma: float) -> FloatArray:
+    """Target of a purchase-decomposed Q-network's continuation head: ``gamma * V(s')``, 0 after
+    termination.
+
+    The decomposed Q is ``E[r | s, a] + C(s, a)`` with the immediate expectation modelled exactly (purchase
+    probability times the known value of a sale), so ``C`` learns only what follows the visit: the TD
+    target with the reward left out (:func:`td_target` with zero rewards, one step).
+
+    Parameters
+    ----------
+    next_values : ndarray of shape (n,), bootstrap value ``V(s')`` of each next state (full Q units)
+    terminated : ndarray of shape (n,), bool; a truncated transition is not terminated: it bootstraps
+    gamma : float in [0, 1]
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    return td_target(np.zeros(np.shape(next_values)), next_values, terminated, gamma)
+
+
+def sale_scale_targets(
+    rewards: FloatArray, values: FloatArray, purchased: BoolArray
+) -> tuple[FloatArray, BoolArray]:
+    """Log list price (in reward units) revealed by each sale: ``log(r / v)`` where a purchase earned
+    ``r = list price * v`` for the chosen action's value ``v`` (over the list price).
+
+    Parameters
+    ----------
+    rewards : ndarray of shape (n,), realised (scaled) rewards
+    values : ndarray of shape (n,), the chosen action's value if bought over the list price
+    purchased : ndarray of shape (n,), bool
+
+    Returns
+    -------
+    targets : ndarray of shape (n,), ``log(r / v)`` where defined, else 0
+    mask : ndarray of shape (n,), bool; True where the row reveals the scale (a purchase with ``r > 0`` and
+        ``v > 0``)
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    mask = np.asarray(purchased, dtype=bool) & (r > 0) & (v > 0)
+    targets = np.zeros(r.shape)
+    targets[mask] = np.log(r[mask] / v[mask])
+    return targets, mask
+
+
 def n_step_return(rewards: FloatArray, gamma: float) -> float:
     """Discounted sum ``r_0 + gamma r_1 + ... + gamma**(m-1) r_(m-1)`` of ``m`` consecutive rewards."""
     r = np.asarray(rewards, dtype=np.float64)
@@ -201,6 +248,7 @@ class ReplaySample(NamedTuple):
     next_obs: FloatArray  # (n, d)
     terminated: BoolArray  # (n,)
     n_steps: IntArray  # (n,), steps each transition spans (1 for one-step transitions)
+    purchased: BoolArray  # (n,), whether the visit sold (default: a nonzero reward)
 
 
 class ReplayBuffer:
@@ -222,6 +270,7 @@ class ReplayBuffer:
         self.rewards = np.zeros(capacity, dtype=np.float64)
         self.terminated = np.zeros(capacity, dtype=bool)
         self.n_steps = np.ones(capacity, dtype=np.int64)
+        self.purchased = np.zeros(capacity, dtype=bool)
         self.size = 0
         self._next = 0
 
@@ -236,11 +285,14 @@ class ReplayBuffer:
         next_obs: FloatArray,
         terminated: BoolArray,
         n_steps: IntArray | None = None,
+        purchased: BoolArray | None = None,
     ) -> None:
         """Append ``n`` transitions: ``obs`` and ``next_obs`` of shape (n, d), the rest of shape (n,)
-        (``n_steps``: steps each spans, default 1)."""
+        (``n_steps``: steps each spans, default 1; ``purchased``: whether each visit sold, default where
+        the reward is nonzero)."""
         n = len(actions)
         steps = np.ones(n, dtype=np.int64) if n_steps is None else np.asarray(n_steps, dtype=np.int64)
+        sold = np.asarray(rewards) != 0 if purchased is None else np.asarray(purchased, dtype=bool)
         if n > self.capacity:
             obs, actions, rewards = (
                 obs[-self.capacity :],
@@ -248,7 +300,7 @@ class ReplayBuffer:
                 rewards[-self.capacity :],
             )
             next_obs, terminated = next_obs[-self.capacity :], terminated[-self.capacity :]
-            steps = steps[-self.capacity :]
+            steps, sold = steps[-self.capacity :], sold[-self.capacity :]
             n = self.capacity
         rows = (self._next + np.arange(n)) % self.capacity
         self.obs[rows] = obs
@@ -257,6 +309,7 @@ class ReplayBuffer:
         self.rewards[rows] = rewards
         self.terminated[rows] = terminated
         self.n_steps[rows] = steps
+        self.purchased[rows] = sold
         self._next = int((self._next + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
 
@@ -272,6 +325,7 @@ class ReplayBuffer:
             self.next_obs[rows].astype(np.float64),
             self.terminated[rows],
             self.n_steps[rows],
+            self.purchased[rows],
         )
 
 
