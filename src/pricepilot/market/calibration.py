@@ -11,6 +11,7 @@ reads and writes the format, so the market needs neither the data nor the fittin
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -148,6 +149,14 @@ class Calibration:
 def packaged_path(name: str) -> Path:
     """Where the packaged calibration ``name`` lives (inside ``pricepilot/market/calibrations``)."""
     return Path(str(resources.files("pricepilot.market") / _PACKAGE_DIR / f"{name}.json"))
+
+
+def calibration_digest(name: str) -> str:
+    """SHA-256 of the packaged calibration file ``name``: which fitted world a record was run on."""
+    path = packaged_path(name)
+    if not path.is_file():
+        raise ValueError(f"no packaged calibration {name!r} (looked for {path})")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def available_calibrations() -> list[str]:

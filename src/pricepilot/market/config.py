@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pricepilot.market.calibration import available_calibrations, load_calibration
+from pricepilot.market.calibration import available_calibrations, calibration_digest, load_calibration
 from pricepilot.types import Objective, PriceLadder
 
 
@@ -198,6 +198,9 @@ class MarketConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["coupons"] = list(self.coupons)
+        if self.calibration:
+            # the fitted world's file can be refitted under the same name: record which one ran
+            data["calibration_sha256"] = calibration_digest(self.calibration)
         return data
 
 
