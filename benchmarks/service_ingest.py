@@ -33,13 +33,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import datetime as dt  # noqa: E402
-import glob  # noqa: E402
 import http.client  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
-import shlex  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -56,10 +53,10 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 
+from pricepilot.store.pgcluster import ClusterUnavailableError, private_cluster  # noqa: E402
 from service_load import (  # noqa: E402
     UVICORN_STACK,
     BenchmarkError,
-    free_port,
     offer_bodies,
     post,
     prepare_store,
@@ -83,69 +80,14 @@ def baseline_app() -> Any:
 # ---------------------------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg_bin() -> Path:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parts[-3].split(".")[0])
-    )
-    if not candidates:
-        raise BenchmarkError("no PostgreSQL server binaries (pg_ctl) on PATH or under /usr/lib/postgresql")
-    return Path(candidates[-1]).parent
-
-
-def _as_server_user(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return argv
-    if shutil.which("runuser"):
-        return ["runuser", "-u", "postgres", "--", *argv]
-    return ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)]
-
-
 @contextmanager
 def postgres_cluster() -> Iterator[str]:
-    """A private, throwaway PostgreSQL cluster on a free loopback port (as in the store's tests, with
-    ``fsync`` on); yields its URL and removes the cluster afterwards."""
-    bindir = _pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="pricepilot-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError as err:
-            raise BenchmarkError("running as root and there is no 'postgres' user for the cluster") from err
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    port = free_port()
+    """A private, throwaway PostgreSQL cluster (``fsync`` on, as in production); yields its URL."""
     try:
-        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-        done = subprocess.run(_as_server_user(initdb), capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise BenchmarkError(f"initdb failed: {done.stderr}")
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
-        start = [
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        ]
-        done = subprocess.run(_as_server_user(start), capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise BenchmarkError(f"pg_ctl start failed: {done.stderr}")
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            stop = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]
-            subprocess.run(_as_server_user(stop), capture_output=True, check=False)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        with private_cluster(fsync=True) as url:
+            yield url
+    except ClusterUnavailableError as err:
+        raise BenchmarkError(str(err)) from err
 
 
 # ---------------------------------------------------------------------------------------------- traffic

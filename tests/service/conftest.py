@@ -2,7 +2,7 @@
 
 Every test that uses ``settings`` (and so ``bare``, ``client`` and ``keys``) runs twice: on a temporary
 SQLite file and on a fresh PostgreSQL database of the private throwaway cluster that the store's tests
-start (``tests/store/conftest.py``; it skips, saying why, when no PostgreSQL server binaries exist).
+start (``tests/conftest.py``; it skips, saying why, when no PostgreSQL server binaries exist).
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ import pricepilot as pp
 from pricepilot.service import Settings, build_artifact, create_app, create_key
 from pricepilot.store import make_engine
 from pricepilot.types import PriceLadder
-from tests.store.conftest import pg_admin_url, pg_url
-
-__all__ = ["pg_admin_url", "pg_url"]  # the store's PostgreSQL fixtures, shared with the service tests
 
 FEATURES = ("visitor_score", "item_quality")
 LADDER = PriceLadder.linear(0.8, 1.2, 5)
