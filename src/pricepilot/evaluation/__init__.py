@@ -17,14 +17,18 @@ from pricepilot.evaluation.estimators import (
     SelfNormalizedDR,
     SwitchDR,
     available_estimators,
-    dm_refit_draws,
     make_estimator,
     prepare,
 )
 from pricepilot.evaluation.gate import GateConfig, GateDecision, check_promotion, promotion_gate
 from pricepilot.evaluation.offline import OffPolicyReport, evaluate_offline
 from pricepilot.evaluation.report import BenchmarkReport, RunCurve
-from pricepilot.evaluation.reward_model import RewardModel, RewardModelConfig, select_reward_model
+from pricepilot.evaluation.reward_model import (
+    RewardModel,
+    RewardModelConfig,
+    dm_refit_draws,
+    select_reward_model,
+)
 from pricepilot.evaluation.traffic import log_traffic
 
 __all__ = [

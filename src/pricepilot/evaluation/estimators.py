@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -59,7 +59,6 @@ from scipy.stats import norm
 
 from pricepilot.data.logged import LoggedData
 from pricepilot.evaluation.diagnostics import Diagnostics, UnreliableEstimateWarning, diagnose
-from pricepilot.evaluation.reward_model import RewardModel
 from pricepilot.types import FloatArray, IntArray
 
 Interval = Literal["normal", "bootstrap"]
@@ -149,46 +148,6 @@ def prepare(
     return OPEInputs(
         target_logged / logged.propensities, logged.rewards, target_logged, q_logged, q_target, draws
     )
-
-
-def dm_refit_draws(
-    logged: LoggedData,
-    target_probs: Sequence[FloatArray],
-    reward_model: RewardModel,
-    n_resamples: int,
-    seed: int = 0,
-) -> FloatArray:
-    """DM's value of each target on bootstrap resamples with the reward model refitted on each.
-
-    Each resample draws the ``n`` rounds with replacement and refits the model's cross-fit on them
-    (:meth:`RewardModel.resample_predict`: one Newton step per fold); the target's DM value on the
-    resample is
-    ``sum_i count_i sum_a pi(a | x_i) q*(x_i, a) / n``. The spread of these values is DM's sampling
-    error with the model's own estimation error in it. The resamples are shared by the targets (one
-    refit serves them all), so their differences are paired too.
-
-    Parameters
-    ----------
-    logged : LoggedData, ``n`` rounds
-    target_probs : one ndarray of shape (n, n_actions) per target
-    reward_model : the model whose predictions DM uses (its config is refitted, the same way)
-    n_resamples : resamples (50 give the standard error to about 10%)
-    seed : seeds the resampling
-
-    Returns
-    -------
-    ndarray of shape (n_targets, n_resamples)
-    """
-    n, k = logged.n, logged.n_actions
-    probs = [np.asarray(p, dtype=np.float64) for p in target_probs]
-    for i, p in enumerate(probs):
-        if p.shape != (n, k):
-            raise ValueError(f"target_probs[{i}] must have shape ({n}, {k}), got {p.shape}")
-    out = np.empty((len(probs), n_resamples))
-    for b, (counts, q) in enumerate(reward_model.resample_predict(logged, n_resamples, seed)):
-        for i, p in enumerate(probs):
-            out[i, b] = float(counts @ np.sum(p * q, axis=1)) / n
-    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,12 @@ from pricepilot.evaluation.estimators import (
     Estimate,
     Interval,
     available_estimators,
-    dm_refit_draws,
     make_estimator,
     prepare,
 )
 from pricepilot.evaluation.gate import GateConfig, GateDecision, Scorable, promotion_gate
 from pricepilot.evaluation.report import _atomic_write, _package_version, save_figure
-from pricepilot.evaluation.reward_model import RewardModel
+from pricepilot.evaluation.reward_model import RewardModel, dm_refit_draws
 from pricepilot.types import FloatArray
 
 PolicySpec = Scorable | FloatArray
@@ -182,7 +181,7 @@ def evaluate_offline(
     gate : GateConfig of the gate (default: doubly robust at the same ``alpha`` and ``interval``)
     seed : seeds the bootstrap
     dm_refits : bootstrap resamples on which the reward model is refitted for DM's interval (see
-        :func:`pricepilot.evaluation.estimators.dm_refit_draws`; each costs a Newton step per fold); 0 holds
+        :func:`pricepilot.evaluation.reward_model.dm_refit_draws`; each costs a Newton step per fold); 0 holds
         the model fixed, which leaves DM's interval far too narrow
     """
     if not policies:
