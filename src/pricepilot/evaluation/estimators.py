@@ -36,7 +36,7 @@ follow from the parts alone:
 The doubly robust family needs nothing more: the weighted residual carries the model's error into
 ``psi``. DM has no such term, so an interval that holds the model fixed misses DM's main error, the
 model's own estimation error (measured on the simulator: 22-51% coverage instead of 95%). Given
-``dm_draws`` (see :func:`dm_refit_draws`: DM recomputed on bootstrap resamples with the reward model
+``dm_draws`` (see :func:`.dm_refit_draws`: DM recomputed on bootstrap resamples with the reward model
 refitted on each), DM's standard error is their standard deviation and its interval, of either kind,
 the bootstrap standard-error interval ``V +- z * se``. Not a percentile interval, for two reasons
 measured on the simulator's market (``benchmarks/RESULTS.md``): a few dozen refits estimate a standard
@@ -78,7 +78,7 @@ class OPEInputs:
     q_logged : reward model's prediction for the logged action, or None without a model
     q_target : reward model's value under the target, ``sum_a pi_e(a | x_i) q(x_i, a)``, or None
     dm_draws : DM's value on bootstrap resamples with the reward model refitted on each, shape
-        (n_resamples,), or None (see :func:`dm_refit_draws`)
+        (n_resamples,), or None (see :func:`.dm_refit_draws`)
     """
 
     weights: FloatArray
@@ -110,7 +110,7 @@ def prepare(
     reward_predictions : ndarray of shape (n, n_actions), optional
         Expected reward of every action in each round, from a (cross-fitted) reward model.
     dm_draws : ndarray of shape (n_resamples,), optional
-        This target's DM value on resamples with the model refitted (:func:`dm_refit_draws`); DM's
+        This target's DM value on resamples with the model refitted (:func:`.dm_refit_draws`); DM's
         interval then includes the model's own estimation error.
     """
     n, k = logged.n, logged.n_actions
@@ -352,7 +352,7 @@ class DirectMethod(Estimator):
     """DM: the reward model's value under the target, ``mean_i sum_a pi_e(a | x_i) q(x_i, a)``.
 
     Low variance, biased wherever the model is wrong. Its interval is honest only with the inputs'
-    ``dm_draws`` (the model refitted on bootstrap resamples, :func:`dm_refit_draws`;
+    ``dm_draws`` (the model refitted on bootstrap resamples, :func:`.dm_refit_draws`;
     :func:`pricepilot.evaluation.evaluate_offline` supplies them); without them it holds the model
     fixed and is far too narrow.
     """
