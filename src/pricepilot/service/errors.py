@@ -29,7 +29,10 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: a route that reads a JSON body
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _problem("the body could not be read as JSON (e.g. not UTF-8)"),
+    400: _problem(
+        "the body could not be read as JSON (e.g. not UTF-8); /v1/offers and /v1/events, which validate "
+        "their raw body in one pass, answer 422 naming the body instead"
+    ),
     413: _problem("the body is larger than the service's limit (PRICEPILOT_MAX_BODY_BYTES)"),
 }
 #: a route that needs a live policy
