@@ -346,6 +346,14 @@ def serve(
     sync_seconds: Annotated[
         float, typer.Option(min=0.01, help="with several workers: seconds between syncs with the store")
     ] = 1.0,
+    rerank_blend: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="offers' order: 0 keeps the candidates' order, 1 ranks by expected objective",
+        ),
+    ] = 0.5,
 ) -> None:
     """Start the HTTP service (OpenAPI docs at /docs) on the store at --db."""
     import os
@@ -356,7 +364,13 @@ def serve(
 
     shared = sync_seconds if workers > 1 else 0.0
     try:
-        settings = Settings(db_url=db, policy_name=policy, objective=objective, sync_seconds=shared)
+        settings = Settings(
+            db_url=db,
+            policy_name=policy,
+            objective=objective,
+            sync_seconds=shared,
+            rerank_blend=rerank_blend,
+        )
         service = create_app(settings)  # checks the settings and migrates the store once
     except ValueError as err:
         console.print(f"[red]error:[/red] {err}")
@@ -365,7 +379,13 @@ def serve(
         uvicorn.run(service, host=host, port=port)
         return
     # each worker process builds its own app from the same settings, passed in the environment
-    env = {"DB_URL": db, "POLICY_NAME": policy, "OBJECTIVE": objective, "SYNC_SECONDS": str(shared)}
+    env = {
+        "DB_URL": db,
+        "POLICY_NAME": policy,
+        "OBJECTIVE": objective,
+        "SYNC_SECONDS": str(shared),
+        "RERANK_BLEND": str(rerank_blend),
+    }
     os.environ.update({f"PRICEPILOT_{name}": value for name, value in env.items()})
     uvicorn.run("pricepilot.service.app:create_app", factory=True, workers=workers, host=host, port=port)
 

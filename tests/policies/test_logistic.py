@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -61,3 +63,36 @@ def test_learned_demand_falls_with_price() -> None:
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="prior_precision must be > 0"):
         LogisticTSConfig(prior_precision=0)
+
+
+@pytest.mark.parametrize("name", ["logistic_ts", "neural_linear"])
+def test_purchase_probabilities_of_is_the_posterior_mean_and_draws_nothing(name: str, tmp_path: Path) -> None:
+    market = pp.market.make("ecommerce", seed=3, n_visitors=2_000)
+    policy = pp.policies.make(name, market.ladder, seed=4)
+    assert isinstance(policy, pp.policies.PurchaseModel)
+    for _ in range(3):
+        batch = market.observe(500)
+        policy.update(market.step(batch, policy.act(batch.context)))
+    contexts = market.observe(200).context
+    policy.save(tmp_path / "twin")
+    twin = pp.policies.load(tmp_path / "twin")
+    probs = policy.purchase_probabilities_of(contexts)
+    mean = policy.purchase_probabilities(contexts, policy.mean_[None, :])[:, 0, :]  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(probs, mean)
+    assert probs.shape == (contexts.n, market.ladder.n_actions)
+    assert np.all((probs > 0) & (probs < 1))
+    # no state changed, no random number drawn: the same decisions as a copy that was never asked
+    for _ in range(2):
+        ours, theirs = policy.act(contexts), twin.act(contexts)
+        np.testing.assert_array_equal(ours.actions, theirs.actions)
+        np.testing.assert_array_equal(ours.propensities, theirs.propensities)
+        policy.purchase_probabilities_of(contexts)
+    np.testing.assert_array_equal(policy.purchase_probabilities_of(contexts), probs)
+
+
+def test_purchase_probabilities_of_an_unfitted_policy_is_the_prior() -> None:
+    market = pp.market.make("ecommerce", seed=0)
+    policy = pp.policies.make("logistic_ts", market.ladder)
+    contexts = market.observe(5).context
+    np.testing.assert_array_equal(policy.purchase_probabilities_of(contexts), 0.5)  # type: ignore[attr-defined]
+    assert policy.mean_.size == 0  # type: ignore[attr-defined]  # asking did not fit anything

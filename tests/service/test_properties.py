@@ -348,7 +348,9 @@ def twins(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Twins]:
         for side in ("one", "two"):
             url = f"sqlite:///{tmp_path / side}.db"
             token = create_key(make_engine(url), ["admin"])
-            settings_ = Settings(db_url=url, guardrails=API_CONFIG, snapshot_every=10_000)
+            # offers in the candidates' order (no ranking), so each answer lines up with its candidate
+            # even when a drawn request repeats an item; ranking has its own tests (test_ranking.py)
+            settings_ = Settings(db_url=url, guardrails=API_CONFIG, snapshot_every=10_000, rerank_blend=0.0)
             client = stack.enter_context(TestClient(create_app(settings_), headers=bearer(token)))
             assert client.post("/v1/policies", json={"name": "default", "artifact": data}).status_code == 201
             assert client.post("/v1/policies/default@1/promote").status_code == 200

@@ -8,6 +8,14 @@ from pricepilot.policies import logistic as logistic
 from pricepilot.policies import neural as neural
 from pricepilot.policies import peers as peers  # registers only the peers whose library is installed
 from pricepilot.policies import rl as rl  # q_learning, sarsa, dqn
-from pricepilot.policies.base import NotFittedError, Policy, PolicyBase, available, load, make
+from pricepilot.policies.base import (
+    NotFittedError,
+    Policy,
+    PolicyBase,
+    PurchaseModel,
+    available,
+    load,
+    make,
+)
 
-__all__ = ["NotFittedError", "Policy", "PolicyBase", "available", "load", "make"]
+__all__ = ["NotFittedError", "Policy", "PolicyBase", "PurchaseModel", "available", "load", "make"]

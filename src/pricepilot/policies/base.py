@@ -44,6 +44,21 @@ class Policy(Protocol):
         ...
 
 
+@runtime_checkable
+class PurchaseModel(Protocol):
+    """An optional capability of a policy that models demand: its current estimate of P(buy).
+
+    ``purchase_probabilities_of(contexts)`` gives, for each context (row) and price action (column),
+    the policy's point estimate (e.g. its posterior mean) of the probability that the visitor buys at
+    that action's price: shape (n, n_actions), values in [0, 1]. It draws nothing and changes no
+    state (no random generator is used), so calling it never alters the policy's later decisions.
+    """
+
+    def purchase_probabilities_of(self, contexts: ContextBatch) -> FloatArray:
+        """Point estimate of P(buy | context, action), shape (n, n_actions)."""
+        ...
+
+
 class NotFittedError(RuntimeError):
     """Raised when a policy needs learned state that it does not have yet."""
 

@@ -162,6 +162,22 @@ class LogisticTS(PolicyBase):
         visit = np.hstack([weights[:, :p].T, weights[:, p : 2 * p].T])
         return self._probabilities(z, visit, weights[:, 2 * p])
 
+    def purchase_probabilities_of(self, contexts: ContextBatch) -> FloatArray:
+        """P(buy) of every action under the posterior mean, shape (n, n_actions) (:class:`PurchaseModel`).
+
+        A point estimate: no draw is taken and nothing is changed (an unfitted policy answers with
+        its prior mean, 0.5 everywhere), so acting afterwards decides as it would have.
+        """
+        self._check_ladder(contexts)
+        z = self._visit(contexts)
+        dim = 2 * z.shape[1] + 1
+        if self.mean_.size not in (0, dim):
+            raise ValueError(
+                f"{self.name} was fitted on {(self.mean_.size - 1) // 2} features, got {z.shape[1]}"
+            )
+        mean = self.mean_ if self.mean_.size else np.zeros(dim)
+        return self.purchase_probabilities(contexts, mean[None, :])[:, 0, :]
+
     def _probabilities(self, z: FloatArray, visit: FloatArray, coupon: FloatArray) -> FloatArray:
         m = coupon.size
         both = z @ visit

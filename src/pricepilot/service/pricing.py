@@ -10,6 +10,11 @@ The path is batched over the candidates: features are gathered into one matrix, 
 probabilities are computed once (``act`` samples from them), and the offers are logged as columns.
 The HTTP route uses :func:`serve_offers_async`: the same steps on the event loop, with nothing that
 blocks (the commit is awaited, the policy's lock never waited for on the loop).
+
+The answer is ranked (:func:`rank_offers`): relevance (the candidates' order) blended with each offer's
+expected objective at its served price, when the live policy has a purchase model
+(:class:`pricepilot.policies.PurchaseModel`) and ``Settings.rerank_blend`` is above 0; only the
+answer's order changes, not what is decided, guarded or logged.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from pricepilot.guardrails import Intervention, explain
-from pricepilot.policies import PolicyBase
+from pricepilot.policies import PolicyBase, PurchaseModel
 from pricepilot.policies.base import sample_rows
+from pricepilot.recommend.rerank import RerankConfig, rerank
 from pricepilot.service.errors import FieldError
 from pricepilot.service.metrics import Metrics
 from pricepilot.service.schemas import OfferOut, OfferRequest
@@ -135,7 +141,8 @@ def build_contexts(
 class _Priced:
     """One request's offers, decided and guarded, before they are logged: the batch to log, and per
     offer the policy's own action, the shown discount, the disclosure flag, the guardrails'
-    interventions and the explanation's first part."""
+    interventions and the explanation's first part; and the answer's order (positions into the batch,
+    best first) with each position's rank score."""
 
     batch: OfferBatch
     chosen: IntArray
@@ -144,13 +151,77 @@ class _Priced:
     interventions: IntArray
     lines: list[str]
     ladder: PriceLadder
+    order: IntArray
+    rank_scores: FloatArray
+
+
+def rank_offers(
+    purchase: FloatArray | None,
+    prices: FloatArray,
+    unit_costs: FloatArray,
+    config: RerankConfig,
+) -> tuple[IntArray, FloatArray]:
+    """The answer's order of ``r`` requests' ``n`` offers each and their rank scores, by one
+    :func:`rerank` call (arrays of shape (r, n), a row per request).
+
+    Relevance is the candidates' order (``1 - i / n`` for the ``i``-th; the catalogue's candidates come
+    most bought first); the expected objective is ``purchase`` (P(buy) at each served action) times the
+    served price's margin or the price (``config.objective``). Without a purchase model (``purchase``
+    None) or with ``config.blend`` 0, the candidates' order is kept, with the scores :func:`rerank`
+    gives relevance alone (computed here directly: that path is the default and must stay cheap).
+
+    Returns
+    -------
+    order : ndarray of shape (r, n), positions of each request's offers, best first
+    scores : ndarray of shape (r, n), their blended scores in [0, 1]
+    """
+    r, n = prices.shape
+    positions = np.arange(n, dtype=np.int64)
+    if purchase is None or config.blend == 0.0:
+        scores = (n - 1 - positions) / max(n - 1, 1)
+        return np.tile(positions, (r, 1)), np.tile(scores, (r, 1))
+    relevance = np.broadcast_to(1.0 - positions / n, (r, n))
+    return rerank(relevance, purchase, prices, unit_costs, config)
+
+
+def _rank_requests(
+    purchase: FloatArray | None,
+    prices: FloatArray,
+    unit_costs: FloatArray,
+    sizes: list[int],
+    config: RerankConfig,
+) -> list[tuple[IntArray, FloatArray]]:
+    """:func:`rank_offers` of each request (``sizes[k]`` consecutive rows of the flat arrays), with
+    one call for all the requests of one size."""
+    starts = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
+    by_size: dict[int, list[int]] = {}
+    for k, n in enumerate(sizes):
+        by_size.setdefault(n, []).append(k)
+    ranked: dict[int, tuple[IntArray, FloatArray]] = {}
+    for n, which in by_size.items():
+        rows = (starts[which][:, None] + np.arange(n)).ravel()
+        order, scores = rank_offers(
+            None if purchase is None else purchase[rows].reshape(-1, n),
+            prices[rows].reshape(-1, n),
+            unit_costs[rows].reshape(-1, n),
+            config,
+        )
+        for j, k in enumerate(which):
+            ranked[k] = (order[j], scores[j])
+    return [ranked[k] for k in range(len(sizes))]
 
 
 def _price_contexts(
-    live: Live, contexts: ContextBatch, opted_out: BoolArray, day: int, sizes: list[int]
+    live: Live,
+    contexts: ContextBatch,
+    opted_out: BoolArray,
+    day: int,
+    sizes: list[int],
+    ranking: RerankConfig,
 ) -> list[_Priced]:
     """Decide, guard and record the offers of ``contexts`` (the candidates of ``len(sizes)`` requests,
-    ``sizes[k]`` rows each, in order) and split them per request. The caller holds the policy's lock.
+    ``sizes[k]`` rows each, in order), split them per request and rank each request's offers by
+    ``ranking`` (:func:`rank_offers`). The caller holds the policy's lock.
 
     Raises
     ------
@@ -173,9 +244,16 @@ def _price_contexts(
         propensities = np.where(use, np.minimum(served, 1.0), propensities)
     lines = explain(guarded)
     discount = np.round(guarded.discount_shown, 4)
+    purchase: FloatArray | None = None
+    policy = live.policy
+    if ranking.blend > 0.0 and isinstance(policy, PurchaseModel):
+        # P(buy) at the served action (the logged one: the policy's own where the guardrails left the
+        # ladder), from the policy's point estimate: no draw, so its decisions are unchanged
+        purchase = policy.purchase_probabilities_of(seen)[np.arange(contexts.n), actions]
+    ranked = _rank_requests(purchase, guarded.prices, contexts.unit_costs, sizes, ranking)
     priced = []
     start = 0
-    for n in sizes:
+    for n, (order, scores) in zip(sizes, ranked, strict=True):
         rows = slice(start, start + n)
         start += n
         batch = OfferBatch(
@@ -201,6 +279,8 @@ def _price_contexts(
                 guarded.interventions[rows],
                 lines[rows],
                 contexts.ladder,
+                order,
+                scores,
             )
         )
     return priced
@@ -213,7 +293,7 @@ def _price(request: OfferRequest, state: LiveState, settings: Settings) -> _Pric
     contexts = build_contexts(request, live.feature_names, live.policy.ladder, _objective(settings.objective))
     opted_out = np.full(contexts.n, request.visitor.opted_out)
     try:
-        return _price_contexts(live, contexts, opted_out, day, [contexts.n])[0]
+        return _price_contexts(live, contexts, opted_out, day, [contexts.n], settings.rerank)[0]
     except ValueError as err:
         raise FieldError(("day",), f"{err}; send the current day or leave it out") from err
 
@@ -277,7 +357,7 @@ def price_many(
         opted_out = np.repeat(np.array([r.visitor.opted_out for r in chosen]), sizes)
         try:
             together: list[_Priced | Exception] = list(
-                _price_contexts(live, contexts, opted_out, today(), sizes)
+                _price_contexts(live, contexts, opted_out, today(), sizes, settings.rerank)
             )
         except ValueError:  # one request's trouble (the history's day): find whose, one by one
             together = _price_each(chosen, state, settings)
@@ -361,7 +441,8 @@ def _check_size(request: OfferRequest, settings: Settings) -> None:
 
 
 def _describe(priced: _Priced, metrics: Metrics) -> list[dict[str, Any]]:
-    """The offers as answered (``OfferOut``'s fields, plain values), counted in ``metrics``."""
+    """The offers as answered (``OfferOut``'s fields, plain values) in rank order, counted in
+    ``metrics``."""
     batch = priced.batch
     ladder = priced.ladder
     choices = {a: ladder.describe(a) for a in set(priced.chosen.tolist())}
@@ -393,6 +474,9 @@ def _describe(priced: _Priced, metrics: Metrics) -> list[dict[str, Any]]:
             strict=True,
         )
     ]
+    for i, score in zip(priced.order.tolist(), priced.rank_scores.tolist(), strict=True):
+        answer[i]["rank_score"] = score
+    ranked = [answer[i] for i in priced.order.tolist()]
     metrics.offers.inc(batch.n)
     interventions = priced.interventions
     if interventions.any():
@@ -400,14 +484,14 @@ def _describe(priced: _Priced, metrics: Metrics) -> list[dict[str, Any]]:
             hits = int(np.count_nonzero(interventions & int(rule)))
             if hits:
                 metrics.interventions.labels(rule=str(rule.name).lower()).inc(hits)
-    return answer
+    return ranked
 
 
 def serve_offers(
     request: OfferRequest, state: LiveState, log: OfferLog, settings: Settings, metrics: Metrics
 ) -> list[OfferOut]:
-    """Decide, guard, log and describe the offers for ``request``, in the candidates' order (blocks
-    until the offers are committed; an event loop uses :func:`serve_offers_async`)."""
+    """Decide, guard, log and describe the offers for ``request``, in rank order (:func:`rank_offers`;
+    blocks until the offers are committed; an event loop uses :func:`serve_offers_async`)."""
     _check_size(request, settings)
     with state.lock:
         priced = _price(request, state, settings)

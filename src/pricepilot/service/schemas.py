@@ -130,10 +130,14 @@ class OfferOut(BaseModel):
     policy_version: str
     personalised: bool = Field(description="disclosure: the price was personalised for this visitor")
     explanation: str
+    rank_score: float = Field(
+        description="score the answer is ordered by, in [0, 1]: relevance (the candidates' order) "
+        "blended with the expected objective at the served price (see Settings.rerank_blend)"
+    )
 
 
 class OfferResponse(BaseModel):
-    """Offers in rank order."""
+    """Offers in rank order, best first."""
 
     offers: list[OfferOut]
 

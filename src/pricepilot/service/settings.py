@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pricepilot.guardrails import GuardrailConfig
+from pricepilot.recommend.rerank import RerankConfig
 from pricepilot.store import DEFAULT_URL
 from pricepilot.types import Objective
 
@@ -33,6 +35,9 @@ class Settings:
     sync_seconds : float >= 0, seconds between two syncs of the live policy with the outcomes other
         workers recorded in the store (see :mod:`pricepilot.service.state`); 0 (the default): this
         process is the only worker and learns from the outcomes it receives, inline.
+    rerank_blend : float in [0, 1], weight of the expected objective when ``POST /v1/offers`` orders
+        its answer (see :attr:`rerank`; default 0.5): 0 keeps the candidates' order, 1 orders by
+        expected objective alone.
     """
 
     db_url: str = DEFAULT_URL
@@ -44,6 +49,7 @@ class Settings:
     max_candidates: int = 100
     max_events: int = 1_000
     sync_seconds: float = 0.0
+    rerank_blend: float = 0.5
 
     def __post_init__(self) -> None:
         Objective.named(self.objective)  # validates the objective's name
@@ -54,6 +60,9 @@ class Settings:
         sync = self.sync_seconds
         if isinstance(sync, bool) or not isinstance(sync, int | float) or not 0 <= sync < float("inf"):
             raise ValueError(f"Settings.sync_seconds must be a finite number >= 0, got {sync!r}")
+        blend = self.rerank_blend
+        if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0.0 <= blend <= 1.0:
+            raise ValueError(f"Settings.rerank_blend must be a number in [0, 1], got {blend!r}")
         if not self.policy_name or "@" in self.policy_name:
             raise ValueError(f"Settings.policy_name must be non-empty without '@', got {self.policy_name!r}")
 
@@ -62,11 +71,19 @@ class Settings:
         """The objective as a record."""
         return Objective.named(self.objective)
 
+    @property
+    def rerank(self) -> RerankConfig:
+        """How offers are ordered: ``rerank_blend`` of relevance and expected objective, the latter
+        P(buy) x price when the objective weighs revenue and not profit, else P(buy) x margin."""
+        obj = self.objective_
+        kind: Literal["profit", "revenue"] = "revenue" if obj.revenue > 0 and obj.profit == 0 else "profit"
+        return RerankConfig(blend=float(self.rerank_blend), objective=kind)
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``PRICEPILOT_DB_URL``, ``PRICEPILOT_POLICY_NAME``, ``PRICEPILOT_OBJECTIVE``,
-    ``PRICEPILOT_SNAPSHOT_EVERY``, ``PRICEPILOT_MAX_BODY_BYTES``, ``PRICEPILOT_SYNC_SECONDS`` (defaults
-    where unset)."""
+    ``PRICEPILOT_SNAPSHOT_EVERY``, ``PRICEPILOT_MAX_BODY_BYTES``, ``PRICEPILOT_SYNC_SECONDS``,
+    ``PRICEPILOT_RERANK_BLEND`` (defaults where unset)."""
     env = os.environ if environ is None else environ
     values: dict[str, str | int | float] = {}
     for name in ("db_url", "policy_name", "objective"):
@@ -78,9 +95,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[name] = int(raw)
             except ValueError:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
-    if (raw := env.get(ENV_PREFIX + "SYNC_SECONDS")) is not None:
-        try:
-            values["sync_seconds"] = float(raw)
-        except ValueError:
-            raise ValueError(f"{ENV_PREFIX}SYNC_SECONDS must be a number, got {raw!r}") from None
+    for name in ("sync_seconds", "rerank_blend"):
+        if (raw := env.get(ENV_PREFIX + name.upper())) is not None:
+            try:
+                values[name] = float(raw)
+            except ValueError:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
     return Settings(**values)  # type: ignore[arg-type]

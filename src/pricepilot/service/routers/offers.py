@@ -20,10 +20,18 @@ router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=AUTH_ERRORS |
 async def create_offers(request: Request, services: ServicesDep, _key: OffersKey) -> Response:
     """Price the candidates for the visitor with the live policy, inside the guardrails.
 
-    Offers come back in the candidates' order, each with its price, discount, the served action's
-    propensity, the policy version, a short explanation and whether the price was personalised. A
-    request that names no candidates gets the ``k`` most bought items of the catalogue
-    (``PUT /v1/items``), most bought first; with an empty catalogue it is a 422 on ``candidates``.
+    Offers come back ranked, best first, each with its price, discount, the served action's
+    propensity, the policy version, a short explanation, whether the price was personalised and its
+    ``rank_score``. A request that names no candidates gets the ``k`` most bought items of the
+    catalogue (``PUT /v1/items``), most bought first; with an empty catalogue it is a 422 on
+    ``candidates``.
+
+    Ranking: relevance is the candidates' order (most bought first for the catalogue's); when the live
+    policy has a purchase model (``logistic_ts``, ``neural_linear``), each offer's expected objective
+    at its served price, P(buy) from the policy's posterior mean times the margin (or the price, for a
+    revenue objective), is blended in with weight ``PRICEPILOT_RERANK_BLEND`` (default 0.5; 0 keeps
+    the candidates' order; 1 orders by expected objective alone). Other policies keep the
+    candidates' order. The log, propensities and guardrails do not depend on the order.
     """
     s = services
     body = parse_body(OfferRequest, await request.body())
