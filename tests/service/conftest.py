@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 import pricepilot as pp
 from pricepilot.service import Settings, build_artifact, create_app, create_key
 from pricepilot.store import make_engine
-from pricepilot.types import PriceLadder
+from pricepilot.types import ContextBatch, Decision, OutcomeBatch, PriceLadder
 
 FEATURES = ("visitor_score", "item_quality")
 LADDER = PriceLadder.linear(0.8, 1.2, 5)
@@ -94,3 +95,17 @@ def offer_request(opted_out: bool = False, n: int = 3, day: int = 20_000) -> dic
         ],
         "day": day,
     }
+
+
+def outcomes_of(contexts: ContextBatch, decision: Decision, bought: np.ndarray) -> OutcomeBatch:
+    """The outcomes of ``decision`` on ``contexts`` when the rows ``bought`` bought (reward: profit)."""
+    value = contexts.value_if_bought[np.arange(contexts.n), decision.actions]
+    return OutcomeBatch(
+        contexts=contexts,
+        actions=decision.actions,
+        propensities=decision.propensities,
+        purchased=bought,
+        revenue=np.where(bought, decision.prices, 0.0),
+        profit=np.where(bought, value, 0.0),
+        reward=np.where(bought, value, 0.0),
+    )

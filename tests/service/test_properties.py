@@ -32,8 +32,8 @@ from pricepilot.guardrails import GuardrailConfig, Guardrails
 from pricepilot.policies import PolicyBase
 from pricepilot.service import Settings, build_artifact, create_app, create_key
 from pricepilot.store import make_engine
-from pricepilot.types import ContextBatch, FloatArray, OutcomeBatch, PriceLadder
-from tests.service.conftest import bearer
+from pricepilot.types import ContextBatch, FloatArray, PriceLadder
+from tests.service.conftest import bearer, outcomes_of
 
 #: registered policy types that decide in microseconds (the torch and peer ones are covered elsewhere)
 POLICIES = (
@@ -187,18 +187,7 @@ def trained(
         contexts = contexts_of(rng, ladder, int(rng.integers(1, 40)), names)
         decision = policy.act(contexts)
         bought = rng.random(contexts.n) < 0.4
-        value = contexts.value_if_bought[np.arange(contexts.n), decision.actions]
-        policy.update(
-            OutcomeBatch(
-                contexts=contexts,
-                actions=decision.actions,
-                propensities=decision.propensities,
-                purchased=bought,
-                revenue=np.where(bought, decision.prices, 0.0),
-                profit=np.where(bought, value, 0.0),
-                reward=np.where(bought, value, 0.0),
-            )
-        )
+        policy.update(outcomes_of(contexts, decision, bought))
     return policy
 
 

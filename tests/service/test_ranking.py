@@ -23,8 +23,8 @@ from pricepilot.service.schemas import OfferRequest
 from pricepilot.service.settings import load_settings
 from pricepilot.service.state import LiveState
 from pricepilot.store import PolicyRegistry, make_engine, upgrade
-from pricepilot.types import ContextBatch, Objective, OutcomeBatch
-from tests.service.conftest import FEATURES, LADDER, bearer
+from pricepilot.types import ContextBatch, Objective
+from tests.service.conftest import FEATURES, LADDER, bearer, outcomes_of
 
 DAY = 20_000
 
@@ -55,18 +55,7 @@ def _trained(name: str) -> PolicyBase:
         decision = policy.act(contexts)
         logit = 2.0 * contexts.features[:, 1] - 4.0 * np.log(LADDER.factors[decision.actions])
         bought = rng.random(contexts.n) < 1.0 / (1.0 + np.exp(-logit))
-        value = contexts.value_if_bought[np.arange(contexts.n), decision.actions]
-        policy.update(
-            OutcomeBatch(
-                contexts=contexts,
-                actions=decision.actions,
-                propensities=decision.propensities,
-                purchased=bought,
-                revenue=np.where(bought, decision.prices, 0.0),
-                profit=np.where(bought, value, 0.0),
-                reward=np.where(bought, value, 0.0),
-            )
-        )
+        policy.update(outcomes_of(contexts, decision, bought))
     return policy
 
 
