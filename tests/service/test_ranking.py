@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 import pricepilot as pp
 from pricepilot.policies import PolicyBase, PurchaseModel
 from pricepilot.recommend.rerank import RerankConfig, rerank
-from pricepilot.service import Settings, build_artifact, create_app, create_key, pricing
+from pricepilot.service import Settings, build_artifact, create_app, create_key, pricing, ranking
 from pricepilot.service.metrics import Metrics
-from pricepilot.service.pricing import build_contexts, rank_offers
+from pricepilot.service.pricing import build_contexts
+from pricepilot.service.ranking import rank_offers
 from pricepilot.service.schemas import OfferRequest
 from pricepilot.service.settings import load_settings
 from pricepilot.service.state import LiveState
@@ -206,18 +207,18 @@ def test_rank_offers_by_revenue_or_profit() -> None:
 
 def test_requests_are_ranked_with_one_call_per_size(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, ...]] = []
-    real = pricing.rerank
+    real = ranking.rerank
 
     def counted(relevance: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(np.shape(relevance))
         return real(relevance, *args, **kwargs)
 
-    monkeypatch.setattr(pricing, "rerank", counted)
+    monkeypatch.setattr(ranking, "rerank", counted)
     sizes = [3, 2, 3, 3]
     rng = np.random.default_rng(0)
     prob, prices, costs = rng.random(11), rng.uniform(5, 10, 11), rng.uniform(0, 5, 11)
     config = RerankConfig(blend=0.7)
-    ranked = pricing._rank_requests(prob, prices, costs, sizes, config)
+    ranked = ranking.rank_requests(prob, prices, costs, sizes, config)
     assert sorted(calls) == [(1, 2), (3, 3)]
     start = 0
     for n, (order, scores) in zip(sizes, ranked, strict=True):

@@ -11,8 +11,8 @@ probabilities are computed once (``act`` samples from them), and the offers are 
 The HTTP route uses :func:`serve_offers_async`: the same steps on the event loop, with nothing that
 blocks (the commit is awaited, the policy's lock never waited for on the loop).
 
-The answer is ranked (:func:`rank_offers`): relevance (the candidates' order) blended with each offer's
-expected objective at its served price, when the live policy has a purchase model
+The answer is ranked (:func:`.ranking.rank_offers`): relevance (the candidates' order) blended with
+each offer's expected objective at its served price, when the live policy has a purchase model
 (:class:`pricepilot.policies.PurchaseModel`) and ``Settings.rerank_blend`` is above 0; only the
 answer's order changes, not what is decided, guarded or logged.
 """
@@ -34,9 +34,10 @@ from starlette.concurrency import run_in_threadpool
 from pricepilot.guardrails import Intervention, explain
 from pricepilot.policies import PolicyBase, PurchaseModel
 from pricepilot.policies.base import sample_rows
-from pricepilot.recommend.rerank import RerankConfig, rerank
+from pricepilot.recommend.rerank import RerankConfig
 from pricepilot.service.errors import FieldError
 from pricepilot.service.metrics import Metrics
+from pricepilot.service.ranking import rank_requests
 from pricepilot.service.schemas import OfferOut, OfferRequest
 from pricepilot.service.settings import Settings
 from pricepilot.service.state import Live, LiveState
@@ -155,62 +156,6 @@ class _Priced:
     rank_scores: FloatArray
 
 
-def rank_offers(
-    purchase: FloatArray | None,
-    prices: FloatArray,
-    unit_costs: FloatArray,
-    config: RerankConfig,
-) -> tuple[IntArray, FloatArray]:
-    """The answer's order of ``r`` requests' ``n`` offers each and their rank scores, by one
-    :func:`rerank` call (arrays of shape (r, n), a row per request).
-
-    Relevance is the candidates' order (``1 - i / n`` for the ``i``-th; the catalogue's candidates come
-    most bought first); the expected objective is ``purchase`` (P(buy) at each served action) times the
-    served price's margin or the price (``config.objective``). Without a purchase model (``purchase``
-    None) or with ``config.blend`` 0, the candidates' order is kept, with the scores :func:`rerank`
-    gives relevance alone (computed here directly: that path is the default and must stay cheap).
-
-    Returns
-    -------
-    order : ndarray of shape (r, n), positions of each request's offers, best first
-    scores : ndarray of shape (r, n), their blended scores in [0, 1]
-    """
-    r, n = prices.shape
-    positions = np.arange(n, dtype=np.int64)
-    if purchase is None or config.blend == 0.0:
-        scores = (n - 1 - positions) / max(n - 1, 1)
-        return np.tile(positions, (r, 1)), np.tile(scores, (r, 1))
-    relevance = np.broadcast_to(1.0 - positions / n, (r, n))
-    return rerank(relevance, purchase, prices, unit_costs, config)
-
-
-def _rank_requests(
-    purchase: FloatArray | None,
-    prices: FloatArray,
-    unit_costs: FloatArray,
-    sizes: list[int],
-    config: RerankConfig,
-) -> list[tuple[IntArray, FloatArray]]:
-    """:func:`rank_offers` of each request (``sizes[k]`` consecutive rows of the flat arrays), with
-    one call for all the requests of one size."""
-    starts = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
-    by_size: dict[int, list[int]] = {}
-    for k, n in enumerate(sizes):
-        by_size.setdefault(n, []).append(k)
-    ranked: dict[int, tuple[IntArray, FloatArray]] = {}
-    for n, which in by_size.items():
-        rows = (starts[which][:, None] + np.arange(n)).ravel()
-        order, scores = rank_offers(
-            None if purchase is None else purchase[rows].reshape(-1, n),
-            prices[rows].reshape(-1, n),
-            unit_costs[rows].reshape(-1, n),
-            config,
-        )
-        for j, k in enumerate(which):
-            ranked[k] = (order[j], scores[j])
-    return [ranked[k] for k in range(len(sizes))]
-
-
 def _price_contexts(
     live: Live,
     contexts: ContextBatch,
@@ -221,7 +166,7 @@ def _price_contexts(
 ) -> list[_Priced]:
     """Decide, guard and record the offers of ``contexts`` (the candidates of ``len(sizes)`` requests,
     ``sizes[k]`` rows each, in order), split them per request and rank each request's offers by
-    ``ranking`` (:func:`rank_offers`). The caller holds the policy's lock.
+    ``ranking`` (:func:`.ranking.rank_offers`). The caller holds the policy's lock.
 
     Raises
     ------
@@ -250,7 +195,7 @@ def _price_contexts(
         # P(buy) at the served action (the logged one: the policy's own where the guardrails left the
         # ladder), from the policy's point estimate: no draw, so its decisions are unchanged
         purchase = policy.purchase_probabilities_of(seen)[np.arange(contexts.n), actions]
-    ranked = _rank_requests(purchase, guarded.prices, contexts.unit_costs, sizes, ranking)
+    ranked = rank_requests(purchase, guarded.prices, contexts.unit_costs, sizes, ranking)
     priced = []
     start = 0
     for n, (order, scores) in zip(sizes, ranked, strict=True):
@@ -490,8 +435,9 @@ def _describe(priced: _Priced, metrics: Metrics) -> list[dict[str, Any]]:
 def serve_offers(
     request: OfferRequest, state: LiveState, log: OfferLog, settings: Settings, metrics: Metrics
 ) -> list[OfferOut]:
-    """Decide, guard, log and describe the offers for ``request``, in rank order (:func:`rank_offers`;
-    blocks until the offers are committed; an event loop uses :func:`serve_offers_async`)."""
+    """Decide, guard, log and describe the offers for ``request``, in rank order
+    (:func:`.ranking.rank_offers`; blocks until the offers are committed; an event loop uses
+    :func:`serve_offers_async`)."""
     _check_size(request, settings)
     with state.lock:
         priced = _price(request, state, settings)
