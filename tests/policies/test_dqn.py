@@ -306,21 +306,25 @@ class SaleEnv(gym.Env[Any, np.int64]):
         return immediate + gamma * immediate.max() / (1.0 - gamma)
 
 
+def one_state_config(**changes: Any) -> DQNConfig:
+    """A small DQN that learns a one-state, two-action env in a few thousand steps (gamma 0.5)."""
+    base: dict[str, Any] = {
+        "hidden_sizes": (8,),
+        "learning_rate": 3e-3,
+        "gamma": 0.5,
+        "learning_starts": 50,
+        "train_frequency": 1,
+        "target_network_frequency": 50,
+        "start_epsilon": 0.5,
+        "epsilon": 0.5,
+        "anneal_lr": True,
+    }
+    return DQNConfig(**(base | changes))
+
+
 def test_purchase_decomposed_dqn_learns_purchase_odds_price_and_continuation() -> None:
     env = SaleEnv()
-    config = DQNConfig(
-        hidden_sizes=(8,),
-        purchase_head=True,
-        learning_rate=3e-3,
-        gamma=0.5,
-        learning_starts=50,
-        batch_size=64,
-        train_frequency=1,
-        target_network_frequency=50,
-        start_epsilon=0.5,
-        epsilon=0.5,
-        anneal_lr=True,
-    )
+    config = one_state_config(batch_size=64, purchase_head=True)
     policy = DQN(TWO, config, seed=0)
     policy.learn(env, total_steps=3_000, seed=0)
     x = env._obs()[None, :].astype(np.float64)
@@ -366,18 +370,7 @@ SMALL = DQNConfig(hidden_sizes=(16,), learning_starts=32, batch_size=32, train_f
 @pytest.mark.parametrize("truncate", [True, False])
 def test_truncation_bootstraps_and_termination_does_not(truncate: bool) -> None:
     env = OneStepEnv(rewards=(0.5, 1.0), truncate=truncate)
-    config = DQNConfig(
-        hidden_sizes=(8,),
-        learning_rate=3e-3,
-        gamma=0.5,
-        learning_starts=50,
-        batch_size=32,
-        train_frequency=1,
-        target_network_frequency=50,
-        start_epsilon=0.5,
-        epsilon=0.5,
-        anneal_lr=True,
-    )
+    config = one_state_config(batch_size=32)
     policy = DQN(TWO, config, seed=0)
     policy.learn(env, total_steps=1_500, seed=0)
     q = policy.q_values(np.zeros((1, 1)))[0]
