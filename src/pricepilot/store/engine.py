@@ -88,3 +88,9 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """A time read back from the database as an aware UTC datetime (SQLite returns naive ones)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sqlite_time(value: datetime) -> str:
+    """A time (aware, any zone) as SQLAlchemy's SQLite ``DateTime`` stores it: UTC text with
+    microseconds, ``2026-11-30 12:00:00.000000``."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
-from pricepilot.store.engine import StoreError, as_utc, utcnow
+from pricepilot.store.engine import StoreError, as_utc, sqlite_time, utcnow
 from pricepilot.store.schema import EVENT_KINDS, events
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -111,11 +111,6 @@ def event_row(ev: Event) -> EventRow:
     return (ev.event_id, ev.kind, ev.visitor_id, ev.item_id, _payload_json(ev), as_utc(ev.occurred_at))
 
 
-def _sqlite_time(value: datetime) -> str:
-    """A UTC time as SQLAlchemy's SQLite ``DateTime`` stores it."""
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 _PG_INSERT = (  # the batch travels as one JSON array of rows: one parameter, parsed by the server
     f"INSERT INTO events ({', '.join(_COLUMNS)}) "
     "SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::bigint, (r->>4)::json, (r->>5)::timestamptz, %s "
@@ -149,8 +144,8 @@ def insert_events(conn: Connection, rows: Sequence[EventRow], received_at: datet
         if conn.dialect.name == "postgresql":
             cursor.execute(_PG_INSERT, [received_at, orjson.dumps(unique).decode()])
         else:
-            when = _sqlite_time(received_at)
-            packed = [(*r[:5], _sqlite_time(r[5])) for r in unique]
+            when = sqlite_time(received_at)
+            packed = [(*r[:5], sqlite_time(r[5])) for r in unique]
             try:
                 cursor.execute(_SQLITE_JSON_INSERT, [when, orjson.dumps(packed).decode()])
             except sqlite3.OperationalError as err:  # an SQLite built without its JSON functions
