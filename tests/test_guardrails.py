@@ -336,3 +336,179 @@ def test_without_stripping_the_policy_would_use_protected_attributes() -> None:
         feats[0, 0] = value
         actions.add(int(policy.act(batch([10.0], [5.0], features=feats, names=NAMES)).actions[0]))
     assert len(actions) > 1  # so the invariance above is the guardrails' doing, not the policy's
+
+
+# ------------------------------------------------------------------ against a plain reference
+# Guardrails.apply and PriceHistory's look-ups take shortcuts for speed (the last price from the latest
+# day and the day before instead of scanning the ring; answers kept per day between records of that
+# day). These tests hold them to a direct, row-by-row reading of the rules, bit for bit.
+
+
+def reference_last(history: PriceHistory, item: int, day: int) -> float:
+    """The last price of ``item`` before ``day``: the latest of the ring's days, the latest day and the
+    day before that is before ``day`` (the ring first on equal days), NaN if none."""
+    rows = np.flatnonzero(history.ids_ == item)
+    if rows.size == 0:
+        return np.nan
+    r = int(rows[0])
+    ring = [int(d) if d < day else -1 for d in history.days_[r]]
+    j = ring.index(max(ring))
+    best, price = float(ring[j]), float(history.last_[r, j])
+    for d, p in (history.before_[r], history.latest_[r]):
+        if 0 <= d < day and d > best:
+            best, price = float(d), float(p)
+    return price if best >= 0 else np.nan
+
+
+def reference_lowest(history: PriceHistory, item: int, day: int, window: int) -> float:
+    """The lowest price of ``item`` served on days ``day - window .. day - 1`` (NaN if none)."""
+    rows = np.flatnonzero(history.ids_ == item)
+    if rows.size == 0:
+        return np.nan
+    r = int(rows[0])
+    inside = [
+        float(p)
+        for d, p in zip(history.days_[r], history.lowest_[r], strict=True)
+        if max(day - window, 0) <= d < day
+    ]
+    low = np.inf if not inside else (np.nan if any(np.isnan(inside)) else min(inside))
+    return low if np.isfinite(low) else np.nan
+
+
+def reference_apply(
+    guard: Guardrails,
+    contexts: ContextBatch,
+    decision: Decision,
+    day: int,
+    out: np.ndarray,
+    probs: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Guardrails.apply written out plainly (the rules of the module docstring, one array at a time)."""
+    c, lp, cost, prices = guard.config, contexts.list_prices, contexts.unit_costs, contexts.prices
+    items = contexts.item_ids.tolist()
+    last = np.array([reference_last(guard.history, i, day) for i in items])
+    last = np.where(np.isnan(last), lp, last)
+    floor = cost + np.maximum(c.min_margin * cost, c.min_margin_absolute)
+    law_lo, law_hi = (1.0 - c.max_discount) * lp, c.ceiling_multiple * lp
+    band_lo, band_hi = (1.0 - min(c.max_daily_change, 1.0)) * last, (1.0 + c.max_daily_change) * last
+    static_lo = np.minimum(np.maximum(floor, law_lo), law_hi)
+    lo = np.maximum(static_lo, np.minimum(band_lo, law_hi))
+    hi = np.minimum(law_hi, np.maximum(band_hi, static_lo))
+    tol = 1e-9 * np.maximum(1.0, lp)
+    conflict = (floor > law_hi + tol) | (band_lo > law_hi + tol) | (band_hi < static_lo - tol)
+    fallback = guard.nonpersonalised_prices(contexts)
+    none_allowed = ~((prices >= (lo - tol)[:, None]) & (prices <= (hi + tol)[:, None])).any(axis=1)
+    intended = np.where(out | none_allowed, fallback, decision.prices)
+    served = np.clip(intended, lo, hi)
+    flags = np.where(out, Intervention.OPT_OUT, 0) | np.where(
+        none_allowed & ~out, Intervention.NO_ALLOWED_ACTION, 0
+    )
+    flags |= np.where(conflict, Intervention.CONFLICT, 0)
+    lower, upper = np.stack([floor, law_lo, band_lo]), np.stack([law_hi, band_hi])
+    broke_lo, broke_hi = intended < lower - tol, intended > upper + tol
+    lo_rules = np.array([Intervention.FLOOR, Intervention.MAX_DISCOUNT, Intervention.DAILY_CHANGE])
+    hi_rules = np.array([Intervention.CEILING, Intervention.DAILY_CHANGE])
+    for rules, broke in ((lo_rules, broke_lo), (hi_rules, broke_hi)):
+        for rule, row in zip(rules, broke, strict=True):
+            flags |= np.where(row, rule, 0)
+    by_lo = lo_rules[np.where(broke_lo, lower, -np.inf).argmax(axis=0)]
+    by_hi = hi_rules[np.where(broke_hi, upper, np.inf).argmin(axis=0)]
+    binding = np.where(served > intended + tol, by_lo, np.where(served < intended - tol, by_hi, 0))
+    same = np.isclose(prices, served[:, None], rtol=1e-9, atol=1e-12)
+    actions = np.where(same.any(axis=1), same.argmax(axis=1), -1)
+    acts, k = decision.actions, prices.shape[1]
+    own = (acts >= 0) & (acts < k) & same[np.arange(contexts.n), np.clip(acts, 0, k - 1)]
+    actions = np.where(own & ~out & ~none_allowed, acts, actions)
+    fallback_served = np.clip(fallback, lo, hi)
+    reference = np.array([reference_lowest(guard.history, i, day, c.reference_window_days) for i in items])
+    reference = np.where(np.isnan(reference), lp, reference)
+    hit = np.isclose(np.clip(prices, lo[:, None], hi[:, None]), served[:, None], rtol=1e-9, atol=1e-12)
+    return {
+        "prices": served,
+        "actions": actions.astype(np.int64),
+        "nonpersonalised_prices": fallback_served,
+        "personalised": ~out & ~none_allowed & ~np.isclose(served, fallback_served, rtol=1e-9, atol=1e-12),
+        "interventions": flags.astype(np.int64),
+        "binding": binding.astype(np.int64),
+        "reference_prices": reference,
+        "discount_shown": np.maximum(0.0, 1.0 - served / np.maximum(reference, 1e-12)),
+        "served_propensities": np.where(out | none_allowed, 1.0, (probs * hit).sum(axis=1)),
+    }
+
+
+def assert_same_bits(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    assert got.dtype == want.dtype, what
+    np.testing.assert_array_equal(got, want, err_msg=what)  # NaN where NaN, else equal
+
+
+def tampered(history: PriceHistory, rng: np.random.Generator) -> PriceHistory:
+    """The history read back from its dict, now and then changed so that it no longer looks as
+    ``record`` leaves it (a day in the wrong column of the ring, a day before after the latest day)."""
+    data = history.to_dict()
+    m, k = len(data["ids"]), history.keep_days
+    if m and rng.random() < 0.7:
+        r, j = int(rng.integers(0, m)), int(rng.integers(0, k))
+        if rng.random() < 0.5:
+            latest, before = int(data["latest"][r][0]), int(data["before"][r][0])
+            data["days"][r][j] = int(rng.choice([latest, before, rng.integers(0, max(latest, 0) + 1)]))
+        else:
+            data["before"][r][0] = data["latest"][r][0] + 3.0
+    return PriceHistory.from_dict(data)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")  # inf * 0.00
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_apply_and_lookups_match_the_plain_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    window = int(rng.integers(1, 5))
+    config = GuardrailConfig(
+        min_margin=float(rng.choice([0.0, 0.1, 0.5])),
+        min_margin_absolute=float(rng.choice([0.0, 2.0])),
+        ceiling_multiple=float(rng.choice([1.0, 1.2, 2.0])),
+        max_discount=float(rng.choice([0.0, 0.2, 0.6])),
+        max_daily_change=float(rng.choice([0.05, 0.25, 1.0, np.inf])),
+        reference_window_days=window,
+        fallback_action=[None, 2][int(rng.integers(0, 2))],
+    )
+    # keep_days == window: recording a day evicts the oldest day of that day's own window
+    guard = Guardrails(config, PriceHistory(window + int(rng.integers(0, 2))))
+    lp_of, day = rng.uniform(1.0, 100.0, 12), int(rng.integers(0, 20))
+    for _ in range(6):
+        day += int(rng.choice([0, 1, 1, 1, 2, 9]))
+        n = int(rng.integers(1, 12))
+        items = rng.integers(0, 12, n)  # repeats in a batch, and new items
+        contexts = batch(lp_of[items], lp_of[items] * rng.uniform(0.2, 1.3, n), items)
+        decision = decide(contexts, rng.integers(0, LADDER.n_actions, n))
+        out, probs = rng.random(n) < 0.3, rng.dirichlet(np.ones(LADDER.n_actions), n)
+        # Answers kept for one day must go when another day is recorded, may stay when that day is
+        # (but not when keep_days == window), and must cover items that record adds.
+        served = guard.apply(contexts, decision, day, out, probabilities=probs, record=False).prices
+        fine = bool(np.isfinite(served).all())  # a tampered ring can give a 0.00 last price
+        for when in (day, "record with a new item", day, day + 1, "record lower", day + 1, max(day - 3, 0)):
+            if when == "record with a new item" and fine:
+                guard.history.record([*items, 1000 + day], [*served, served[0]], day)
+            elif when == "record lower" and fine:
+                guard.history.record(items, 0.9 * served, day)
+            if isinstance(when, str):
+                continue
+            want = reference_apply(guard, contexts, decision, when, out, probs)
+            got = guard.apply(contexts, decision, when, out, probabilities=probs, record=False)
+            for name, value in want.items():
+                assert_same_bits(getattr(got, name), value, f"{name} on day {when}")
+            queried = np.append(items, 99)
+            last, lowest = guard.history.last_and_lowest(queried, when, window, np.full(n + 1, -1.0))
+            for j, item in enumerate(queried.tolist()):
+                want_last = reference_last(guard.history, item, when)
+                want_low = reference_lowest(guard.history, item, when, window)
+                assert_same_bits(
+                    np.array([last[j], lowest[j]]), np.nan_to_num([want_last, want_low], nan=-1.0), "look-up"
+                )
+                assert_same_bits(
+                    guard.history.last_prices([item], when), np.array([want_last]), "last_prices"
+                )
+        if rng.random() < 0.4:
+            guard.history = tampered(guard.history, rng)
+        if rng.random() < 0.3:  # new rules for the same guardrails
+            rules = {"max_discount": 0.3, "max_daily_change": float(rng.choice([0.1, np.inf]))}
+            guard.config = GuardrailConfig(min_margin=0.2, reference_window_days=window, **rules)

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pricepilot.guardrails.history import PriceHistory
+from pricepilot.guardrails.history import PriceHistory, select
 from pricepilot.types import BoolArray, ContextBatch, Decision, FloatArray, IntArray
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ class Intervention(IntFlag):
 
 _FLOOR, _CEILING = int(Intervention.FLOOR), int(Intervention.CEILING)
 _DISCOUNT, _CHANGE = int(Intervention.MAX_DISCOUNT), int(Intervention.DAILY_CHANGE)
+_OPT_OUT, _NO_ACTION = int(Intervention.OPT_OUT), int(Intervention.NO_ALLOWED_ACTION)
+_CONFLICT = int(Intervention.CONFLICT)
 
 
 def _tokens(name: str) -> list[str]:
@@ -190,14 +192,47 @@ def explain(guarded: GuardedDecision) -> list[str]:
     return lines
 
 
-def _clip(x: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
-    """``np.clip(x, lo, hi)`` (``hi`` wins where ``lo > hi``) without its Python-level overhead."""
-    return np.minimum(np.maximum(x, lo), hi)
+_LOWER_RULES = np.array([_FLOOR, _DISCOUNT, _CHANGE], dtype=np.int64)  # of _Bounds.lower's rows
+_UPPER_RULES = np.array([_CEILING, _CHANGE], dtype=np.int64)  # of _Bounds.upper's rows
+# the bit of each row of the table of conditions built in Guardrails.apply
+_FLAG_BITS = np.array(
+    [_FLOOR, _DISCOUNT, _CHANGE, _CEILING, _CHANGE, _OPT_OUT, _NO_ACTION, _CONFLICT], dtype=np.int64
+)
 
 
-def _close(a: FloatArray, b: FloatArray) -> BoolArray:
-    """``np.isclose(a, b, rtol=1e-9, atol=1e-12)`` for finite prices, without its Python overhead."""
-    return np.asarray(np.abs(a - b) <= 1e-12 + 1e-9 * np.abs(b))
+class _Bounds(NamedTuple):
+    """The rules' bounds for ``n`` rows (currency), stacked so that one numpy call treats several.
+
+    ``rows`` (shape (8, n)) holds, as rows: 0 the floor; 1 ``static_lo``, the floor and the maximum
+    discount given way to the ceiling; 2 ``law_lo``, the maximum discount's bound; 3 ``law_hi``, the
+    ceiling; 4 ``band_lo`` and 5 ``band_hi``, the ends of the daily change's band; 6 ``lo`` and 7
+    ``hi``, the range of the price once the rules gave way to each other. The lower bounds 0, 2, 4
+    and the upper bounds 3, 5 are in the order of ``_LOWER_RULES`` and ``_UPPER_RULES``. ``minus`` and
+    ``plus`` are ``rows - tol`` and ``rows + tol``, ``tol`` the tolerance of a comparison (shape (n,)),
+    and ``conflict`` (bool, shape (n,)) marks the rows whose rules could not all hold.
+    """
+
+    rows: FloatArray
+    minus: FloatArray
+    plus: FloatArray
+    tol: FloatArray
+    conflict: BoolArray
+
+    @property
+    def lower(self) -> FloatArray:
+        return self.rows[0:5:2]
+
+    @property
+    def upper(self) -> FloatArray:
+        return self.rows[3:6:2]
+
+
+def _close_to(a: FloatArray, b: FloatArray, slack: FloatArray) -> BoolArray:
+    """``np.isclose(a, b, rtol=1e-9, atol=1e-12)`` for finite prices, without its Python overhead,
+    given ``slack = 1e-12 + 1e-9 * np.abs(b)`` (shared by the calls comparing with the same ``b``)."""
+    diff = np.subtract(a, b)
+    close: BoolArray = np.abs(diff, out=diff) <= slack
+    return close
 
 
 class Guardrails:
@@ -213,6 +248,13 @@ class Guardrails:
                 f"the history keeps {self.history.keep_days} days, fewer than reference_window_days="
                 f"{self.config.reference_window_days}; build PriceHistory(keep_days=...) longer"
             )
+        # the config, then its multiples of list price (law_lo, law_hi) and of last price (band_lo,
+        # band_hi), shape (2, 1) each: made again when the config is replaced (see _bounds)
+        self._factors: tuple[GuardrailConfig | None, FloatArray, FloatArray] = (
+            None,
+            np.ones((2, 1)),
+            np.ones((2, 1)),
+        )
 
     # ------------------------------------------------------------------ protected attributes
     def protected_columns(self, feature_names: tuple[str, ...] | list[str]) -> list[int]:
@@ -229,25 +271,32 @@ class Guardrails:
         return replace(contexts, features=contexts.features[:, keep], feature_names=names)
 
     # ------------------------------------------------------------------ price rules
-    def _bounds(self, contexts: ContextBatch, day: int) -> dict[str, FloatArray]:
+    def _bounds(self, contexts: ContextBatch, last: FloatArray) -> _Bounds:
+        """The bounds of every rule, given each row's last price ``last`` (shape (n,), the list price
+        where the item has none)."""
         c = self.config
+        made_for, law_factors, band_factors = self._factors
+        if made_for is not c:
+            law_factors = np.array([[1.0 - c.max_discount], [c.ceiling_multiple]])
+            band_factors = np.array([[1.0 - min(c.max_daily_change, 1.0)], [1.0 + c.max_daily_change]])
+            self._factors = (c, law_factors, band_factors)
         lp, cost = contexts.list_prices, contexts.unit_costs
-        last = self.history.last_prices(contexts.item_ids, day)
-        last = np.where(np.isnan(last), lp, last)
-        b = {
-            "floor": cost + np.maximum(c.min_margin * cost, c.min_margin_absolute),
-            "law_lo": (1.0 - c.max_discount) * lp,
-            "law_hi": c.ceiling_multiple * lp,
-            "band_lo": (1.0 - min(c.max_daily_change, 1.0)) * last,
-            "band_hi": (1.0 + c.max_daily_change) * last,
-        }
-        static_lo = np.minimum(np.maximum(b["floor"], b["law_lo"]), b["law_hi"])
-        b["lo"] = np.maximum(static_lo, np.minimum(b["band_lo"], b["law_hi"]))
-        b["hi"] = np.minimum(b["law_hi"], np.maximum(b["band_hi"], static_lo))
-        b["tol"] = 1e-9 * np.maximum(1.0, lp)
-        conflict = (b["floor"] > b["law_hi"] + b["tol"]) | (b["band_lo"] > b["law_hi"] + b["tol"])
-        b["conflict"] = (conflict | (b["band_hi"] < static_lo - b["tol"])).astype(np.float64)
-        return b
+        rows = np.empty((8, lp.shape[0]))
+        floor, static_lo, law_lo, law_hi = rows[0], rows[1], rows[2], rows[3]
+        band_lo, band_hi, lo, hi = rows[4], rows[5], rows[6], rows[7]
+        np.add(cost, np.maximum(np.multiply(c.min_margin, cost), c.min_margin_absolute), out=floor)
+        np.multiply(law_factors, lp, out=rows[2:4])  # law_lo, law_hi
+        np.multiply(band_factors, last, out=rows[4:6])  # band_lo, band_hi
+        np.minimum(np.maximum(floor, law_lo), law_hi, out=static_lo)
+        np.maximum(static_lo, np.minimum(band_lo, law_hi), out=lo)
+        np.minimum(law_hi, np.maximum(band_hi, static_lo), out=hi)
+        tol = np.multiply(1e-9, np.maximum(1.0, lp))
+        minus, plus = rows - tol, rows + tol
+        # the floor or the band's low end above the ceiling (fmax: a NaN bound breaks nothing), or the
+        # band's high end below the floor and the maximum discount
+        conflict = np.fmax(floor, band_lo) > plus[3]
+        conflict |= band_hi < minus[1]
+        return _Bounds(rows, minus, plus, tol, conflict)
 
     def allowed_actions(self, contexts: ContextBatch, day: int) -> BoolArray:
         """Which ladder actions satisfy every rule on ``day``: bool, shape (n, n_actions).
@@ -255,9 +304,16 @@ class Guardrails:
         A row with no allowed action is served the non-personalised price clipped into the rules,
         which is the allowed price closest to it (the list price by default) — see :meth:`apply`.
         """
-        b = self._bounds(contexts, day)
-        p = contexts.prices
-        return np.asarray((p >= (b["lo"] - b["tol"])[:, None]) & (p <= (b["hi"] + b["tol"])[:, None]))
+        last = self.history.last_prices(contexts.item_ids, day)
+        b = self._bounds(contexts, np.where(np.isnan(last), contexts.list_prices, last))
+        return self._allowed(contexts.prices, b)
+
+    @staticmethod
+    def _allowed(prices: FloatArray, b: _Bounds) -> BoolArray:
+        """Which of ``prices`` (shape (n, n_actions)) lie within the bounds ``b``: bool, same shape."""
+        allowed: BoolArray = prices >= b.minus[6][:, None]  # lo - tol
+        allowed &= prices <= b.plus[7][:, None]  # hi + tol
+        return allowed
 
     def nonpersonalised_prices(self, contexts: ContextBatch) -> FloatArray:
         """The non-personalised price before the rules: shape (n,), currency."""
@@ -291,63 +347,102 @@ class Guardrails:
             when given, ``served_propensities`` is filled.
         record : bool, add the served prices to the history.
         """
-        n = contexts.n
+        lp, prices, acts = contexts.list_prices, contexts.prices, decision.actions
+        n = lp.shape[0]  # contexts.n, without the property's overhead
         out = np.asarray(opted_out, dtype=bool).reshape(-1)
-        if out.shape != (n,) or decision.n != n:
+        if out.shape != (n,) or acts.shape[0] != n:
             raise ValueError(f"apply needs {n} rows in decision and opted_out, got {decision.n}, {out.shape}")
-        b = self._bounds(contexts, day)
-        lo, hi, tol = b["lo"], b["hi"], b["tol"]
-        fallback = self.nonpersonalised_prices(contexts)
-        prices = contexts.prices
-        allowed = (prices >= (lo - tol)[:, None]) & (prices <= (hi + tol)[:, None])
-        none_allowed = ~allowed.any(axis=1)
-        intended = np.where(out | none_allowed, fallback, decision.prices)
-        served = _clip(intended, lo, hi)
-        flags = np.where(out, int(Intervention.OPT_OUT), 0)
-        flags |= np.where(none_allowed & ~out, int(Intervention.NO_ALLOWED_ACTION), 0)
-        flags |= np.where(b["conflict"] > 0, int(Intervention.CONFLICT), 0)
-        lower = np.stack([b["floor"], b["law_lo"], b["band_lo"]])
-        upper = np.stack([b["law_hi"], b["band_hi"]])
-        broke_lo = intended < lower - tol
-        broke_hi = intended > upper + tol
-        lo_rules = np.array([_FLOOR, _DISCOUNT, _CHANGE], dtype=np.int64)
-        hi_rules = np.array([_CEILING, _CHANGE], dtype=np.int64)
-        flags |= np.bitwise_or.reduce(broke_lo * lo_rules[:, None], axis=0)
-        flags |= np.bitwise_or.reduce(broke_hi * hi_rules[:, None], axis=0)
-        by_lo = lo_rules[np.where(broke_lo, lower, -np.inf).argmax(axis=0)]
-        by_hi = hi_rules[np.where(broke_hi, upper, np.inf).argmin(axis=0)]
-        binding = np.where(served > intended + tol, by_lo, np.where(served < intended - tol, by_hi, 0))
-        rows = np.arange(n)
-        same = _close(prices, served[:, None])
-        actions = np.where(same.any(axis=1), same.argmax(axis=1), -1)
-        own = (decision.actions >= 0) & (decision.actions < prices.shape[1])
-        own &= same[rows, np.clip(decision.actions, 0, prices.shape[1] - 1)]
-        actions = np.where(own & ~out & ~none_allowed, decision.actions, actions)
-        fallback_served = _clip(fallback, lo, hi)
-        personalised = ~out & ~none_allowed & ~_close(served, fallback_served)
-        reference = self.history.lowest_prices(contexts.item_ids, day, self.config.reference_window_days)
-        reference = np.where(np.isnan(reference), contexts.list_prices, reference)
+        fallback = lp if self.config.fallback_action is None else self.nonpersonalised_prices(contexts)
+        window = self.config.reference_window_days
+        last, reference = self.history.last_and_lowest(contexts.item_ids, day, window, lp)
+        b = self._bounds(contexts, last)
+        lo, hi = b.rows[6], b.rows[7]
+        some_allowed = np.logical_or.reduce(self._allowed(prices, b), axis=1)
+        stays_in = ~out
+        own = stays_in & some_allowed  # the policy's price is the one intended
+        # the intended price (the policy's, or the non-personalised one) and the non-personalised
+        # price, stacked to be clipped into the rules together
+        pair = np.empty((2, n))
+        np.copyto(pair, fallback)
+        np.copyto(pair[0], decision.prices, where=own)
+        intended = pair[0]
+        clipped = np.minimum(np.maximum(pair, lo), hi)
+        served, fallback_served = clipped[0], clipped[1]  # (indexing is faster than unpacking)
+
+        # one row per condition, in the order of _FLAG_BITS: the rules broken, then the other flags
+        table = np.empty((8, n), dtype=bool)
+        broke_lo, broke_hi = table[:3], table[3:5]
+        np.less(intended, b.minus[0:5:2], out=broke_lo)
+        np.greater(intended, b.plus[3:6:2], out=broke_hi)
+        table[5] = out
+        np.greater(stays_in, some_allowed, out=table[6])  # stays in, and no action allowed
+        table[7] = b.conflict
+        binding = self._binding(b, intended, served, broke_lo, broke_hi)
+        np.greater(table[4], table[2], out=table[4])  # the daily change broken both ways counts once
+        flags = np.dot(_FLAG_BITS, table)  # distinct bits: their sum is their bitwise or
+
+        # the served action: the policy's where it is served, else the first ladder price served.
+        # Served prices are compared with the ladder's and with the ladder's clipped into the rules
+        # (for the served propensity) at once.
+        slacks = np.add(1e-12, np.multiply(1e-9, np.abs(clipped)))
+        slack, fallback_slack = slacks[0], slacks[1]
+        k = prices.shape[1]
+        ladders = np.empty((2, n, k))
+        ladders[0] = prices
+        np.minimum(np.maximum(prices, lo[:, None]), hi[:, None], out=ladders[1])
+        matches = _close_to(ladders, served[:, None], slack[:, None])
+        same, hit = matches[0], matches[1]
+        actions = same.argmax(axis=1)
+        np.copyto(actions, -1, where=~np.logical_or.reduce(same, axis=1))
+        valid = acts.astype(np.uint64) < k  # 0 <= action < k: a negative one wraps to a huge number
+        if np.count_nonzero(valid) == n:  # the usual case: every action is on the ladder
+            mine = same.reshape(-1).take(np.add(np.arange(0, n * k, k), acts))  # same[i, acts[i]]
+        else:
+            mine = same.reshape(-1).take(np.add(np.arange(0, n * k, k), acts * valid))
+            mine &= valid
+        mine &= own
+        np.copyto(actions, acts, where=mine)
+        far = ~_close_to(served, fallback_served, fallback_slack)
         served_props = None
         if probabilities is not None:
-            guarded_ladder = _clip(prices, lo[:, None], hi[:, None])
-            hit = _close(guarded_ladder, served[:, None])
-            mass = (np.asarray(probabilities, dtype=np.float64) * hit).sum(axis=1)
-            served_props = np.where(out | none_allowed, 1.0, mass)
+            served_props = np.add.reduce(np.multiply(probabilities, hit, dtype=np.float64), axis=1)
+            np.copyto(served_props, 1.0, where=~own)
         if record:
             self.history.record(contexts.item_ids, served, day)
+        discount = np.maximum(reference, 1e-12)
+        np.divide(served, discount, out=discount)
+        np.subtract(1.0, discount, out=discount)
         return GuardedDecision(
             prices=served,
-            actions=actions.astype(np.int64),
+            actions=actions.astype(np.int64, copy=False),
             decision=decision,
             nonpersonalised_prices=fallback_served,
-            personalised=personalised,
+            personalised=np.logical_and(own, far, out=far),
             opted_out=out,
-            interventions=flags.astype(np.int64),
-            binding=binding.astype(np.int64),
+            interventions=flags,
+            binding=binding,
             reference_prices=reference,
-            discount_shown=np.maximum(0.0, 1.0 - served / np.maximum(reference, 1e-12)),
+            discount_shown=np.maximum(0.0, discount, out=discount),
             served_propensities=served_props,
         )
+
+    @staticmethod
+    def _binding(
+        b: _Bounds, intended: FloatArray, served: FloatArray, broke_lo: BoolArray, broke_hi: BoolArray
+    ) -> IntArray:
+        """The single rule that set each served price (int64, shape (n,), 0: none): where the price was
+        raised, the broken lower bound that is highest; where lowered, the broken upper bound that is
+        lowest (the first in rule order on ties)."""
+        binding = np.zeros(served.shape, dtype=np.int64)
+        lowered = served < intended - b.tol
+        if np.count_nonzero(lowered):
+            upper = select(~broke_hi, np.inf, b.upper)
+            np.copyto(binding, _UPPER_RULES.take(upper.argmin(axis=0)), where=lowered)
+        raised = served > intended + b.tol
+        if np.count_nonzero(raised):
+            lower = select(~broke_lo, -np.inf, b.lower)
+            np.copyto(binding, _LOWER_RULES.take(lower.argmax(axis=0)), where=raised)
+        return binding
 
     def decide(
         self, policy: Policy, contexts: ContextBatch, day: int, opted_out: ArrayLike, record: bool = True
