@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pricepilot.service import Settings, pricing
+from pricepilot.service import Settings, batching, pricing
 from pricepilot.service.errors import FieldError
 from pricepilot.service.metrics import Metrics
 from pricepilot.service.schemas import OfferRequest
@@ -53,20 +53,21 @@ def test_requests_priced_together_are_split_back_in_order(live: tuple[LiveState,
     state, settings, _ = live
     requests = [_request(1, [3, 4]), _request(2, [5, 6, 7], opted_out=True), _request(3, [3])]
     results = pricing.price_many(requests, state, settings)
+    groups = {id(r.group) for r in results if not isinstance(r, Exception)}
+    assert len(groups) == 1  # one group: one batch to log for the three requests
     ids: list[str] = []
     for request, result in zip(requests, results, strict=True):
         assert not isinstance(result, Exception)
-        batch = result.batch
-        assert batch.item_ids.tolist() == [c.item_id for c in request.candidates]
-        assert batch.visitor_ids.tolist() == [request.visitor.id] * len(request.candidates)
-        assert len(result.lines) == batch.n
-        assert np.all((batch.propensities > 0) & (batch.propensities <= 1))
-        ids += batch.offer_ids
-    assert len(set(ids)) == len(ids)
+        batch, rows = result.group.batch, result.rows
+        assert batch.item_ids[rows].tolist() == [c.item_id for c in request.candidates]
+        assert batch.visitor_ids[rows].tolist() == [request.visitor.id] * len(request.candidates)
+        assert len(pricing.describe(result)) == len(request.candidates)
+        ids += batch.offer_ids[rows]
+    assert len(set(ids)) == len(ids) == 6
     opted = results[1]
     assert not isinstance(opted, Exception)
-    assert not opted.personalised.any()  # opted out: the non-personalised price, row by row
-    assert np.allclose(opted.batch.prices, opted.batch.list_prices)
+    assert not opted.group.personalised[opted.rows].any()  # opted out: the non-personalised price
+    assert np.allclose(opted.group.batch.prices[opted.rows], opted.group.batch.list_prices[opted.rows])
 
 
 def test_a_bad_request_fails_alone(live: tuple[LiveState, Settings, OfferLog]) -> None:
@@ -78,9 +79,10 @@ def test_a_bad_request_fails_alone(live: tuple[LiveState, Settings, OfferLog]) -
     assert isinstance(results[1], FieldError)
     assert results[1].loc[:2] == ("body", "candidates")
     assert not isinstance(results[0], Exception)
-    assert results[0].batch.n == 2
     assert not isinstance(results[2], Exception)
-    assert results[2].batch.n == 1
+    assert results[0].group is results[2].group
+    assert results[0].group.batch.n == 3  # the good requests' offers, logged together
+    assert [len(pricing.describe(r)) for r in (results[0], results[2])] == [2, 1]
 
 
 def test_concurrent_requests_share_one_decision_and_are_all_logged(
@@ -98,13 +100,59 @@ def test_concurrent_requests_share_one_decision_and_are_all_logged(
     requests = [_request(v, [v % 5, 10 + v]) for v in range(8)]
 
     async def serve_all() -> list[dict[str, list[dict[str, Any]]]]:
-        metrics = Metrics()
-        return await asyncio.gather(
-            *(pricing.serve_offers_async(r, state, log, settings, metrics) for r in requests)
-        )
+        batcher = batching.Batcher(state, settings, log, Metrics())
+        return await asyncio.gather(*(batching.serve_offers_async(r, batcher) for r in requests))
 
     answers = asyncio.run(serve_all())
     assert calls == [16]  # one decision for the 8 requests that arrived in one turn of the loop
     for request, answer in zip(requests, answers, strict=True):
         assert [o["item_id"] for o in answer["offers"]] == [c.item_id for c in request.candidates]
     assert log.count()[0] == 16  # every answered offer is committed
+
+
+def test_a_busy_server_waits_a_window_for_company_an_idle_one_does_not(
+    live: tuple[LiveState, Settings, OfferLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, settings, log = live
+    calls: list[int] = []
+    decide = pricing.decide
+
+    def counted(policy: Any, contexts: Any) -> Any:
+        calls.append(contexts.n)
+        return decide(policy, contexts)
+
+    monkeypatch.setattr(pricing, "decide", counted)
+    monkeypatch.setattr(batching, "BUSY_SECONDS", 60.0)  # "priced within the last minute": busy
+    monkeypatch.setattr(batching, "WINDOW_SECONDS", 0.2)
+
+    async def serve() -> None:
+        batcher = batching.Batcher(state, settings, log, Metrics())
+        await batching.serve_offers_async(_request(1, [1, 2, 3]), batcher)  # idle: priced at once
+        assert calls == [3]
+        second = asyncio.ensure_future(batching.serve_offers_async(_request(2, [4]), batcher))
+        await asyncio.sleep(0.01)  # turns of the loop pass: the first request in the window waits
+        assert calls == [3]
+        third = asyncio.ensure_future(batching.serve_offers_async(_request(3, [5, 6]), batcher))
+        await asyncio.gather(second, third)
+        assert calls == [3, 3]  # the two priced together at the window's end
+
+    asyncio.run(serve())
+    assert log.count()[0] == 6
+
+
+def test_a_full_window_is_priced_at_once(
+    live: tuple[LiveState, Settings, OfferLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, settings, log = live
+    monkeypatch.setattr(batching, "BUSY_SECONDS", 60.0)
+    monkeypatch.setattr(batching, "WINDOW_SECONDS", 3600.0)  # never reached in the test
+    monkeypatch.setattr(batching, "MAX_WAITING", 3)
+
+    async def serve() -> None:
+        batcher = batching.Batcher(state, settings, log, Metrics())
+        await batching.serve_offers_async(_request(1, [1]), batcher)
+        three = (batching.serve_offers_async(_request(v, [v]), batcher) for v in (2, 3, 4))
+        await asyncio.wait_for(asyncio.gather(*three), 60)  # the third fills the window: no hour's wait
+
+    asyncio.run(serve())
+    assert log.count()[0] == 4

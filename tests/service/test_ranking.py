@@ -17,7 +17,6 @@ import pricepilot as pp
 from pricepilot.policies import PolicyBase, PurchaseModel
 from pricepilot.recommend.rerank import RerankConfig, rerank
 from pricepilot.service import Settings, build_artifact, create_app, create_key, pricing, ranking
-from pricepilot.service.metrics import Metrics
 from pricepilot.service.pricing import build_contexts
 from pricepilot.service.ranking import rank_offers
 from pricepilot.service.schemas import OfferRequest
@@ -171,8 +170,9 @@ def test_batched_requests_are_ranked_each(logistic: PolicyBase, tmp_path: Path) 
     results = pricing.price_many([OfferRequest.model_validate(b) for b in bodies], state, settings)
     for b, result in zip(bodies, results, strict=True):
         assert not isinstance(result, Exception)
-        assert result.batch.item_ids.tolist() == [c["item_id"] for c in b["candidates"]]  # logged as asked
-        offers = pricing._describe(result, Metrics())
+        logged = result.group.batch.item_ids[result.rows]
+        assert logged.tolist() == [c["item_id"] for c in b["candidates"]]  # logged as asked
+        offers = pricing.describe(result)
         assert [o["item_id"] for o in offers] == _by_hand(logistic, b, offers)
 
 
@@ -207,13 +207,13 @@ def test_rank_offers_by_revenue_or_profit() -> None:
 
 def test_requests_are_ranked_with_one_call_per_size(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, ...]] = []
-    real = ranking.rerank
+    real = ranking.rank_checked
 
     def counted(relevance: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(np.shape(relevance))
         return real(relevance, *args, **kwargs)
 
-    monkeypatch.setattr(ranking, "rerank", counted)
+    monkeypatch.setattr(ranking, "rank_checked", counted)
     sizes = [3, 2, 3, 3]
     rng = np.random.default_rng(0)
     prob, prices, costs = rng.random(11), rng.uniform(5, 10, 11), rng.uniform(0, 5, 11)
@@ -224,7 +224,7 @@ def test_requests_are_ranked_with_one_call_per_size(monkeypatch: pytest.MonkeyPa
     for n, (order, scores) in zip(sizes, ranked, strict=True):
         rows = slice(start, start + n)
         start += n
-        alone = real(1.0 - np.arange(n) / n, prob[rows], prices[rows], costs[rows], config)
+        alone = rerank(1.0 - np.arange(n) / n, prob[rows], prices[rows], costs[rows], config)
         np.testing.assert_array_equal(order, alone[0][0])
         np.testing.assert_array_equal(scores, alone[1][0])
 

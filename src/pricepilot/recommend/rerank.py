@@ -147,11 +147,22 @@ def rerank(
     obj = expected_objective(purchase_prob, price, costs)
     if obj.shape != rel.shape:
         raise ValueError(f"purchase_prob has shape {obj.shape}, relevance {rel.shape}: they must agree")
-    blended = _blend(rel, obj, cfg)
     c = rel.shape[1]
     k = c if k is None else k
     if not 1 <= k <= c:
         raise ValueError(f"k must lie in 1..{c} (the number of candidates), got {k}")
-    cols = np.broadcast_to(np.arange(c), rel.shape)
-    order = np.lexsort((cols, -rel, -blended), axis=1)[:, :k].astype(np.int64)
-    return order, np.take_along_axis(blended, order, axis=1)
+    return rank_checked(rel, obj, cfg, k)
+
+
+def rank_checked(
+    relevance: FloatArray, objective: FloatArray, config: RerankConfig, k: int | None = None
+) -> tuple[IntArray, FloatArray]:
+    """:func:`rerank` of inputs already checked: ``relevance`` and ``objective`` (the expected
+    objective, as :func:`expected_objective` gives it) finite float arrays of one shape (n, c), ``k``
+    in 1..c. For a caller that built them itself (the service's hot path); nothing is checked here.
+    Ties go to relevance, then to the candidates' order."""
+    blended = _blend(relevance, objective, config)
+    c = relevance.shape[1]
+    cols = np.broadcast_to(np.arange(c), relevance.shape)
+    order = np.lexsort((cols, -relevance, -blended), axis=1)[:, : c if k is None else k]
+    return order.astype(np.int64), np.take_along_axis(blended, order, axis=1)

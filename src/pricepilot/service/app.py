@@ -15,16 +15,18 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricepilot.service.auth import ensure_tables
+from pricepilot.service.batching import Batcher
 from pricepilot.service.candidates import CandidateSource
 from pricepilot.service.deps import Services
 from pricepilot.service.errors import FieldError
 from pricepilot.service.fastpath import document_models
+from pricepilot.service.hotpath import PATH, HotOffers
 from pricepilot.service.metrics import Metrics
 from pricepilot.service.routers import events, health, items, offers, policies
 from pricepilot.service.schemas import EventsRequest, OfferRequest
 from pricepilot.service.settings import Settings, load_settings
 from pricepilot.service.state import LiveState, NotReadyError
-from pricepilot.store import StoreError, make_engine, upgrade
+from pricepilot.store import OfferLog, StoreError, make_engine, upgrade
 
 
 class _TooLargeError(Exception):
@@ -103,6 +105,30 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
+class Service(FastAPI):
+    """The FastAPI app, with ``POST /v1/offers`` tried on its short path first
+    (:class:`pricepilot.service.hotpath.HotOffers`, which hands every request it does not answer to
+    the framework's route). ``hot`` None: every request goes through the framework."""
+
+    hot: HotOffers | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot
+        if (
+            hot is not None
+            and scope["type"] == "http"
+            and scope["path"] == PATH
+            and scope["method"] == "POST"
+        ):
+            await hot(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app without its short path: the framework's middleware and routes."""
+        await super().__call__(scope, receive, send)
+
+
 _frozen = threading.Event()
 
 
@@ -116,7 +142,7 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> Service:
     """The service on the store at ``settings.db_url`` (migrated on start), serving the active version
     of ``settings.policy_name`` resumed from its latest snapshot. Settings default to
     :func:`load_settings` (environment variables)."""
@@ -127,7 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = LiveState(engine, cfg)
     state.reload()
     metrics = Metrics()
-    services = Services(cfg, engine, state, metrics, CandidateSource(engine, max_k=cfg.max_candidates))
+    candidates = CandidateSource(engine, max_k=cfg.max_candidates)
+    batcher = Batcher(state, cfg, OfferLog(engine), metrics)
+    services = Services(cfg, engine, state, metrics, candidates, batcher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -138,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.snapshot()
         engine.dispose()
 
-    app = FastAPI(
+    app = Service(
         title="PricePilot",
         version="0.1.0",
         summary="Personalised prices inside guardrails, learned online from outcomes.",
@@ -169,4 +197,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(Guard, max_bytes=cfg.max_body_bytes, metrics=metrics)
     document_models(app, [OfferRequest, EventsRequest])  # the bodies the fast routes read themselves
+    app.hot = HotOffers(services, app.framework)
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
 from pricepilot.service.auth import ApiKey
+from pricepilot.service.batching import Batcher
 from pricepilot.service.candidates import CandidateSource
 from pricepilot.service.keycache import cached_key
 from pricepilot.service.metrics import Metrics
@@ -20,14 +21,15 @@ from pricepilot.service.state import LiveState
 
 @dataclass(frozen=True)
 class Services:
-    """What one app holds: its settings, the store's engine, the live policy, the metrics, and the
-    source of candidates for requests that name none."""
+    """What one app holds: its settings, the store's engine, the live policy, the metrics, the
+    source of candidates for requests that name none, and the batcher that prices and logs offers."""
 
     settings: Settings
     engine: Engine
     state: LiveState
     metrics: Metrics
     candidates: CandidateSource
+    offers: Batcher
 
 
 async def get_services(request: Request) -> Services:  # async: no worker-thread hop per request

@@ -38,20 +38,29 @@ def forget_keys() -> None:
             cache.clear()
 
 
+def known_key(engine: Engine, token: str) -> tuple[bool, ApiKey | None]:
+    """``(True, key or None)`` when the cache of ``engine`` answered for ``token`` within the last
+    :data:`KEY_TTL_SECONDS` (None: a refusal), else ``(False, None)``; never asks the store."""
+    digest = hash_token(token)
+    with _LOCK:
+        cache = _CACHES.get(engine)
+        found = None if cache is None else cache.get(digest)
+    if found is not None and time.monotonic() - found[0] < KEY_TTL_SECONDS:
+        return True, found[1]
+    return False, None
+
+
 async def cached_key(engine: Engine, token: str) -> ApiKey | None:
     """The key stored for ``token`` in ``engine``'s store, or None when there is none or it was revoked,
     as :func:`pricepilot.service.auth.lookup_key` answers it at most :data:`KEY_TTL_SECONDS` ago."""
+    found, key = known_key(engine, token)
+    if found:
+        return key
     digest = hash_token(token)
     now = time.monotonic()
-    with _LOCK:
-        cache = _CACHES.get(engine)
-        if cache is None:
-            cache = _CACHES[engine] = {}
-        found = cache.get(digest)
-    if found is not None and now - found[0] < KEY_TTL_SECONDS:
-        return found[1]
     key = await run_in_threadpool(lookup_key, engine, token)
     with _LOCK:
+        cache = _CACHES.setdefault(engine, {})
         if len(cache) >= MAX_CACHED:
             for old in list(cache)[: MAX_CACHED // 2]:
                 del cache[old]

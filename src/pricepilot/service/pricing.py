@@ -1,15 +1,17 @@
-"""Offers for one request: contexts from the request, the live policy's choice, guardrails, the log.
+"""Offers for one request or a group of them: contexts, the live policy's choice, guardrails, answers.
 
 The policy never sees protected attributes (they are stripped first) and the guardrails' result is
 what is served, logged and answered; each offer is logged with the served price, its ladder action,
 the probability of serving it, and the policy version, before the answer leaves: the request waits
-for the commit of its offers (shared with concurrent requests, see
-:meth:`pricepilot.store.OfferLog.log_batch`), so an answered offer is always in the audit log.
+for the commit of its offers (see :meth:`pricepilot.store.OfferLog.log_batch`), so an answered offer
+is always in the audit log.
 
-The path is batched over the candidates: features are gathered into one matrix, the policy's action
-probabilities are computed once (``act`` samples from them), and the offers are logged as columns.
-The HTTP route uses :func:`serve_offers_async`: the same steps on the event loop, with nothing that
-blocks (the commit is awaited, the policy's lock never waited for on the loop).
+The path is batched over the candidates of every request priced together (:func:`price_many`):
+features are gathered into one matrix, the policy's action probabilities are computed once (``act``
+samples from them), and the offers of the group are one :class:`PricedGroup`, logged as one batch of
+columns, which each request's :class:`Priced` takes its rows of. On the event loop,
+:mod:`pricepilot.service.batching` groups the requests and awaits the commit; :func:`serve_offers`
+does the same for one request on a thread that may block.
 
 The answer is ranked (:func:`.ranking.rank_offers`): relevance (the candidates' order) blended with
 each offer's expected objective at its served price, when the live policy has a purchase model
@@ -19,17 +21,16 @@ answer's order changes, not what is decided, guarded or logged.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from itertools import chain
+from operator import itemgetter
+from typing import Any, cast
 
 import numpy as np
 from pydantic import TypeAdapter
-from starlette.concurrency import run_in_threadpool
 
 from pricepilot.guardrails import Intervention, explain
 from pricepilot.policies import PolicyBase, PurchaseModel
@@ -38,7 +39,7 @@ from pricepilot.recommend.rerank import RerankConfig
 from pricepilot.service.errors import FieldError
 from pricepilot.service.metrics import Metrics
 from pricepilot.service.ranking import rank_requests
-from pricepilot.service.schemas import OfferOut, OfferRequest
+from pricepilot.service.schemas import Candidate, OfferOut, OfferRequest
 from pricepilot.service.settings import Settings
 from pricepilot.service.state import Live, LiveState
 from pricepilot.store import OfferLog
@@ -46,6 +47,8 @@ from pricepilot.store.offers import OfferBatch
 from pricepilot.types import BoolArray, ContextBatch, Decision, FloatArray, IntArray, Objective, PriceLadder
 
 _RULES = [rule for rule in Intervention if rule]
+_NAN = float("nan")
+_RULE_BITS = np.array([int(rule) for rule in _RULES], dtype=np.int64)
 _OFFERS = TypeAdapter(list[OfferOut])
 
 
@@ -59,9 +62,75 @@ def _objective(name: str) -> Objective:
     return Objective.named(name)
 
 
+@lru_cache(maxsize=16)
+def _ranking(settings: Settings) -> RerankConfig:
+    return settings.rerank
+
+
+_PURCHASE_MODELS: dict[type, bool] = {}
+
+
+def _has_purchase_model(kind: type) -> bool:
+    """Whether policies of this class are :class:`PurchaseModel` s (a protocol check walks the
+    class's attributes: once per class, not per request)."""
+    known = _PURCHASE_MODELS.get(kind)
+    if known is None:
+        known = _PURCHASE_MODELS[kind] = issubclass(kind, PurchaseModel)
+    return known
+
+
 @lru_cache(maxsize=64)
 def _columns(names: tuple[str, ...]) -> dict[str, int]:
     return {name: j for j, name in enumerate(names)}
+
+
+def _features(names: tuple[str, ...], requests: list[OfferRequest]) -> FloatArray:
+    """Features of every candidate of ``requests``, in order, shape (n_candidates, len(names)); NaN
+    where a name is found nowhere. A name is looked up in the candidate's features, then the
+    visitor's, then the page context's.
+
+    The visitor's and the context's values are spread over each request's rows at once, and when
+    every candidate names the same features (the usual case) theirs are taken as one matrix.
+    """
+    column = _columns(names)
+    d = len(names)
+    shared = np.empty((len(requests), d))
+    for row, request in zip(shared, requests, strict=True):
+        found = request.context.features | request.visitor.features
+        row[:] = [found.get(name, _NAN) for name in names]
+    sizes = [len(request.candidates) for request in requests]
+    out = np.repeat(shared, sizes, axis=0)
+    cands = [c for request in requests for c in request.candidates]
+    if not cands or not cands[0].features:
+        if any(c.features for c in cands):
+            _put_each(out, cands, column)
+        return out
+    keys = tuple(cands[0].features)
+    width = len(keys)
+    if all(len(c.features) == width for c in cands):
+        getter = itemgetter(*keys)
+        try:  # every candidate names exactly ``keys`` (all found, as many): one matrix
+            values = [getter(c.features) for c in cands]
+        except KeyError:
+            pass
+        else:
+            kept = [(i, column[k]) for i, k in enumerate(keys) if k in column]
+            if kept:
+                flat = chain.from_iterable(values) if width > 1 else values
+                matrix = np.fromiter(flat, dtype=np.float64, count=len(cands) * width)
+                out[:, [j for _, j in kept]] = matrix.reshape(len(cands), width)[:, [i for i, _ in kept]]
+            return out
+    _put_each(out, cands, column)
+    return out
+
+
+def _put_each(out: FloatArray, cands: list[Candidate], column: dict[str, int]) -> None:
+    """Write each candidate's own features into its row of ``out``, one by one."""
+    for row, cand in zip(out, cands, strict=True):
+        for name, value in cand.features.items():
+            j = column.get(name)
+            if j is not None:
+                row[j] = value
 
 
 def feature_matrix(names: tuple[str, ...], request: OfferRequest) -> FloatArray:
@@ -70,18 +139,7 @@ def feature_matrix(names: tuple[str, ...], request: OfferRequest) -> FloatArray:
     A name is looked up in the candidate's features, then the visitor's, then the page context's; a
     feature found in none of them is a :class:`FieldError` naming where it was expected.
     """
-    shared = request.context.features | request.visitor.features
-    base = [shared.get(name) for name in names]  # None where missing: NaN in the matrix
-    column = _columns(names)
-    rows = []
-    for cand in request.candidates:
-        row = base.copy()
-        for name, value in cand.features.items():  # only the candidate's own names are looked up
-            j = column.get(name)
-            if j is not None:
-                row[j] = value
-        rows.append(row)
-    out = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    out = _features(names, [request])
     missing = np.isnan(out)  # sent values are finite (the schema refuses NaN)
     if missing.any():
         i, j = (int(k) for k in np.argwhere(missing)[0])
@@ -95,9 +153,15 @@ def feature_matrix(names: tuple[str, ...], request: OfferRequest) -> FloatArray:
 
 
 def new_offer_ids(n: int) -> tuple[str, ...]:
-    """``n`` random offer ids of 32 hex digits (128 bits from the OS, as ``uuid4().hex``; one call)."""
-    digits = os.urandom(16 * n).hex()
-    return tuple(digits[32 * i : 32 * (i + 1)] for i in range(n))
+    """``n`` offer ids of 32 hex digits: the time in milliseconds (12 digits, as a UUIDv7 starts),
+    then 80 random bits from the OS (one call for all).
+
+    Ids served later sort later, so the audit log's index on them grows at its end: a commit writes a
+    few pages of it, not one page per offer, as 128 random bits did.
+    """
+    stamp = f"{time.time_ns() // 1_000_000:012x}"
+    digits = os.urandom(10 * n).hex()
+    return tuple(stamp + digits[20 * i : 20 * (i + 1)] for i in range(n))
 
 
 def decide(policy: PolicyBase, contexts: ContextBatch) -> tuple[FloatArray, Decision]:
@@ -138,12 +202,11 @@ def build_contexts(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Priced:
-    """One request's offers, decided and guarded, before they are logged: the batch to log, and per
-    offer the policy's own action, the shown discount, the disclosure flag, the guardrails'
-    interventions and the explanation's first part; and the answer's order (positions into the batch,
-    best first) with each position's rank score."""
+@dataclass(eq=False, slots=True)
+class PricedGroup:
+    """The offers of the requests priced together, decided and guarded: the one batch to log for all of
+    them and, per offer, the policy's own action, the shown discount, the disclosure flag, the
+    guardrails' interventions and the explanation's first part."""
 
     batch: OfferBatch
     chosen: IntArray
@@ -152,6 +215,23 @@ class _Priced:
     interventions: IntArray
     lines: list[str]
     ladder: PriceLadder
+    _answers: list[dict[str, Any]] | None = None
+
+    def answers(self) -> list[dict[str, Any]]:
+        """Every offer of the group as answered (``OfferOut``'s fields but ``rank_score``, plain values),
+        in the batch's order; built once per group."""
+        if self._answers is None:
+            self._answers = _answers(self)
+        return self._answers
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """One request's offers: rows ``rows`` of its group's batch, and the answer's order (positions
+    within those rows, best first) with each position's rank score."""
+
+    group: PricedGroup
+    rows: slice
     order: IntArray
     rank_scores: FloatArray
 
@@ -163,10 +243,10 @@ def _price_contexts(
     day: int,
     sizes: list[int],
     ranking: RerankConfig,
-) -> list[_Priced]:
+) -> list[Priced]:
     """Decide, guard and record the offers of ``contexts`` (the candidates of ``len(sizes)`` requests,
-    ``sizes[k]`` rows each, in order), split them per request and rank each request's offers by
-    ``ranking`` (:func:`.ranking.rank_offers`). The caller holds the policy's lock.
+    ``sizes[k]`` rows each, in order) as one group, and rank each request's offers by ``ranking``
+    (:func:`.ranking.rank_offers`). The caller holds the policy's lock.
 
     Raises
     ------
@@ -187,67 +267,61 @@ def _price_contexts(
     if served is not None:
         use = on_ladder & (served > 0)
         propensities = np.where(use, np.minimum(served, 1.0), propensities)
-    lines = explain(guarded)
-    discount = np.round(guarded.discount_shown, 4)
     purchase: FloatArray | None = None
     policy = live.policy
-    if ranking.blend > 0.0 and isinstance(policy, PurchaseModel):
+    if ranking.blend > 0.0 and _has_purchase_model(type(policy)):
         # P(buy) at the served action (the logged one: the policy's own where the guardrails left the
         # ladder), from the policy's point estimate: no draw, so its decisions are unchanged
-        purchase = policy.purchase_probabilities_of(seen)[np.arange(contexts.n), actions]
+        model = cast(PurchaseModel, policy)
+        purchase = model.purchase_probabilities_of(seen)[np.arange(contexts.n), actions]
     ranked = rank_requests(purchase, guarded.prices, contexts.unit_costs, sizes, ranking)
+    group = PricedGroup(
+        batch=OfferBatch(
+            offer_ids=new_offer_ids(contexts.n),
+            visitor_ids=contexts.visitor_ids,
+            item_ids=contexts.item_ids,
+            features=seen.features,
+            feature_names=seen.feature_names,
+            actions=actions,
+            n_actions=contexts.ladder.n_actions,
+            prices=guarded.prices,
+            list_prices=contexts.list_prices,
+            unit_costs=contexts.unit_costs,
+            propensities=propensities,
+            policy_version=live.tag,
+        ),
+        chosen=decision.actions,
+        discount=np.round(guarded.discount_shown, 4),
+        personalised=guarded.personalised,
+        interventions=guarded.interventions,
+        lines=explain(guarded),
+        ladder=contexts.ladder,
+    )
     priced = []
     start = 0
     for n, (order, scores) in zip(sizes, ranked, strict=True):
-        rows = slice(start, start + n)
+        priced.append(Priced(group, slice(start, start + n), order, scores))
         start += n
-        batch = OfferBatch(
-            offer_ids=new_offer_ids(n),
-            visitor_ids=contexts.visitor_ids[rows],
-            item_ids=contexts.item_ids[rows],
-            features=seen.features[rows],
-            feature_names=seen.feature_names,
-            actions=actions[rows],
-            n_actions=contexts.ladder.n_actions,
-            prices=guarded.prices[rows],
-            list_prices=contexts.list_prices[rows],
-            unit_costs=contexts.unit_costs[rows],
-            propensities=propensities[rows],
-            policy_version=live.tag,
-        )
-        priced.append(
-            _Priced(
-                batch,
-                decision.actions[rows],
-                discount[rows],
-                guarded.personalised[rows],
-                guarded.interventions[rows],
-                lines[rows],
-                contexts.ladder,
-                order,
-                scores,
-            )
-        )
     return priced
 
 
-def _price(request: OfferRequest, state: LiveState, settings: Settings) -> _Priced:
+def _price(request: OfferRequest, state: LiveState, settings: Settings) -> Priced:
     """Decide and guard the offers for ``request`` (the caller holds ``state.lock``)."""
     day = today() if request.day is None else request.day
     live = state.current()
     contexts = build_contexts(request, live.feature_names, live.policy.ladder, _objective(settings.objective))
     opted_out = np.full(contexts.n, request.visitor.opted_out)
     try:
-        return _price_contexts(live, contexts, opted_out, day, [contexts.n], settings.rerank)[0]
+        return _price_contexts(live, contexts, opted_out, day, [contexts.n], _ranking(settings))[0]
     except ValueError as err:
         raise FieldError(("day",), f"{err}; send the current day or leave it out") from err
 
 
 def _price_each(
     requests: list[OfferRequest], state: LiveState, settings: Settings
-) -> list[_Priced | Exception]:
+) -> list[Priced | Exception]:
     """:func:`_price` of every request, an error standing for the offers of the request it concerns."""
-    results: list[_Priced | Exception] = []
+    results: list[Priced | Exception] = []
     for request in requests:
         try:
             results.append(_price(request, state, settings))
@@ -258,7 +332,7 @@ def _price_each(
 
 def price_many(
     requests: list[OfferRequest], state: LiveState, settings: Settings
-) -> list[_Priced | Exception]:
+) -> list[Priced | Exception]:
     """The offers of several requests for today, decided together: their candidates go through the
     policy and the guardrails as one batch (numpy's per-call overhead, not the rows, is what a 10-row
     request costs), then are split per request. The answers are those of :func:`_price` request by
@@ -271,25 +345,31 @@ def price_many(
         return _price_each(requests, state, settings)
     live = state.current()
     names = live.feature_names
-    results: list[_Priced | Exception | None] = [None] * len(requests)
-    features: list[FloatArray] = []
-    fine: list[int] = []
-    for i, request in enumerate(requests):
-        try:
-            features.append(feature_matrix(names, request))
-            fine.append(i)
-        except FieldError as err:
-            results[i] = err
+    results: list[Priced | Exception | None] = [None] * len(requests)
+    flat = _features(names, requests)
+    sizes = [len(request.candidates) for request in requests]
+    fine = list(range(len(requests)))
+    missing: BoolArray = np.asarray(np.isnan(flat).any(axis=1), dtype=bool)
+    if missing.any():  # a feature found nowhere: those requests are told, the others go on
+        ends = np.cumsum(sizes).tolist()
+        for i, (start, end) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
+            if missing[start:end].any():
+                try:
+                    feature_matrix(names, requests[i])
+                except FieldError as err:
+                    results[i] = err
+        fine = [i for i in fine if results[i] is None]
+        flat = flat[~missing]
     if fine:
         chosen = [requests[i] for i in fine]
-        sizes = [len(r.candidates) for r in chosen]
+        sizes = [sizes[i] for i in fine]
         cands = [c for r in chosen for c in r.candidates]
         list_prices = np.array([c.list_price for c in cands], dtype=np.float64)
         costs = np.array([c.unit_cost for c in cands], dtype=np.float64)
         ladder = live.policy.ladder
         prices = ladder.prices(list_prices)
         contexts = ContextBatch(
-            features=np.concatenate(features, axis=0),
+            features=flat,
             feature_names=names,
             ladder=ladder,
             prices=prices,
@@ -301,8 +381,8 @@ def price_many(
         )
         opted_out = np.repeat(np.array([r.visitor.opted_out for r in chosen]), sizes)
         try:
-            together: list[_Priced | Exception] = list(
-                _price_contexts(live, contexts, opted_out, today(), sizes, settings.rerank)
+            together: list[Priced | Exception] = list(
+                _price_contexts(live, contexts, opted_out, today(), sizes, _ranking(settings))
             )
         except ValueError:  # one request's trouble (the history's day): find whose, one by one
             together = _price_each(chosen, state, settings)
@@ -311,88 +391,21 @@ def price_many(
     return [r if r is not None else RuntimeError("request not priced") for r in results]
 
 
-class _Batcher:
-    """Collects the offer requests that reach the pricing step in one turn of the event loop and prices
-    them together (:func:`price_many`) at the end of that turn: inline when the policy's lock is free,
-    else on a worker thread (a snapshot or an update holds it), so the loop never waits for it."""
-
-    def __init__(self, state: LiveState, settings: Settings) -> None:
-        self.state = state
-        self.settings = settings
-        self._pending: list[tuple[OfferRequest, asyncio.Future[_Priced]]] = []
-
-    async def price(self, request: OfferRequest) -> _Priced:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_Priced] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        self._pending.append((request, future))
-        return await future
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        requests = [request for request, _ in pending]
-        if self.state.lock.acquire(blocking=False):
-            try:
-                results = self._run(requests)
-            finally:
-                self.state.lock.release()
-            _settle(pending, results)
-            return
-        task = asyncio.ensure_future(run_in_threadpool(self._run_locked, requests))
-        task.add_done_callback(lambda done: _settle(pending, _outcome(done, len(pending))))
-
-    def _run(self, requests: list[OfferRequest]) -> list[_Priced | Exception]:
-        try:
-            return price_many(requests, self.state, self.settings)
-        except Exception as err:  # no policy live, say: every request is told
-            return [err] * len(requests)
-
-    def _run_locked(self, requests: list[OfferRequest]) -> list[_Priced | Exception]:
-        with self.state.lock:
-            return self._run(requests)
-
-
-def _outcome(done: asyncio.Future[list[_Priced | Exception]], n: int) -> list[_Priced | Exception]:
-    """What a finished worker-thread pricing gave, or its failure for each of its ``n`` requests."""
-    if done.cancelled():
-        return [RuntimeError("pricing was cancelled (the server is stopping)")] * n
-    error = done.exception()
-    if error is not None:
-        return [error if isinstance(error, Exception) else RuntimeError(str(error))] * n
-    return done.result()
-
-
-def _settle(
-    pending: list[tuple[OfferRequest, asyncio.Future[_Priced]]], results: list[_Priced | Exception]
-) -> None:
-    for (_, future), result in zip(pending, results, strict=True):
-        if future.done():  # the client went away
-            continue
-        if isinstance(result, Exception):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-
-_BATCHERS: weakref.WeakKeyDictionary[LiveState, _Batcher] = weakref.WeakKeyDictionary()
-
-
-def _check_size(request: OfferRequest, settings: Settings) -> None:
+def check_size(request: OfferRequest, settings: Settings) -> None:
+    """A :class:`FieldError` on ``candidates`` when the request names more than the settings allow."""
     if len(request.candidates) > settings.max_candidates:
         raise FieldError(
             ("candidates",), f"at most {settings.max_candidates} candidates, got {len(request.candidates)}"
         )
 
 
-def _describe(priced: _Priced, metrics: Metrics) -> list[dict[str, Any]]:
-    """The offers as answered (``OfferOut``'s fields, plain values) in rank order, counted in
-    ``metrics``."""
-    batch = priced.batch
-    ladder = priced.ladder
-    choices = {a: ladder.describe(a) for a in set(priced.chosen.tolist())}
+def _answers(group: PricedGroup) -> list[dict[str, Any]]:
+    """The group's offers as answered, in the batch's order (see :meth:`PricedGroup.answers`)."""
+    batch = group.batch
+    chosen = group.chosen.tolist()
+    choices = {a: group.ladder.describe(a) for a in set(chosen)}
     tag = batch.policy_version
-    answer = [
+    return [
         {
             "offer_id": oid,
             "item_id": item,
@@ -403,33 +416,45 @@ def _describe(priced: _Priced, metrics: Metrics) -> list[dict[str, Any]]:
             "propensity": propensity,
             "policy_version": tag,
             "personalised": disclosed,
-            "explanation": f"{line}; the policy's choice was {choices[chosen]}",
+            "explanation": f"{line}; the policy's choice was {choices[own]}",
         }
-        for oid, item, price, list_price, discount, action, propensity, disclosed, line, chosen in zip(
+        for oid, item, price, list_price, discount, action, propensity, disclosed, line, own in zip(
             batch.offer_ids,
             batch.item_ids.tolist(),
             batch.prices.tolist(),
             batch.list_prices.tolist(),
-            priced.discount.tolist(),
+            group.discount.tolist(),
             batch.actions.tolist(),
             batch.propensities.tolist(),
-            priced.personalised.tolist(),
-            priced.lines,
-            priced.chosen.tolist(),
+            group.personalised.tolist(),
+            group.lines,
+            chosen,
             strict=True,
         )
     ]
+
+
+def describe(priced: Priced) -> list[dict[str, Any]]:
+    """The request's offers as answered (``OfferOut``'s fields, plain values), in rank order."""
+    answers = priced.group.answers()
+    start = priced.rows.start
+    ranked = []
     for i, score in zip(priced.order.tolist(), priced.rank_scores.tolist(), strict=True):
-        answer[i]["rank_score"] = score
-    ranked = [answer[i] for i in priced.order.tolist()]
-    metrics.offers.inc(batch.n)
-    interventions = priced.interventions
-    if interventions.any():
-        for rule in _RULES:
-            hits = int(np.count_nonzero(interventions & int(rule)))
-            if hits:
-                metrics.interventions.labels(rule=str(rule.name).lower()).inc(hits)
+        answer = answers[start + i]  # each offer is one request's: its dict is that request's own
+        answer["rank_score"] = score
+        ranked.append(answer)
     return ranked
+
+
+def count_served(group: PricedGroup, metrics: Metrics) -> None:
+    """Count the group's offers, once committed, and the guardrails' interventions, by rule."""
+    metrics.offers.inc(group.batch.n)
+    interventions = group.interventions
+    if interventions.any():
+        hits = np.count_nonzero(interventions[:, None] & _RULE_BITS, axis=0).tolist()
+        for rule, count in zip(_RULES, hits, strict=True):
+            if count:
+                metrics.interventions.labels(rule=str(rule.name).lower()).inc(count)
 
 
 def serve_offers(
@@ -437,29 +462,10 @@ def serve_offers(
 ) -> list[OfferOut]:
     """Decide, guard, log and describe the offers for ``request``, in rank order
     (:func:`.ranking.rank_offers`; blocks until the offers are committed; an event loop uses
-    :func:`serve_offers_async`)."""
-    _check_size(request, settings)
+    :func:`pricepilot.service.batching.serve_offers_async`)."""
+    check_size(request, settings)
     with state.lock:
         priced = _price(request, state, settings)
-    log.log_batch(priced.batch)
-    return _OFFERS.validate_python(_describe(priced, metrics))
-
-
-async def serve_offers_async(
-    request: OfferRequest, state: LiveState, log: OfferLog, settings: Settings, metrics: Metrics
-) -> dict[str, list[dict[str, Any]]]:
-    """:func:`serve_offers` on an event loop: the answer's body (``OfferResponse``'s fields) once the
-    offers are committed.
-
-    Requests that reach this step in one turn of the loop are decided together (:class:`_Batcher`,
-    :func:`price_many`), inline on the loop when the live policy's lock is free and on a worker thread
-    when it is held, so the loop never waits on it; the offers are written by the log's writer thread,
-    shared with concurrent requests, and the request awaits their commit without holding a thread.
-    """
-    _check_size(request, settings)
-    batcher = _BATCHERS.get(state)
-    if batcher is None:
-        batcher = _BATCHERS[state] = _Batcher(state, settings)
-    priced = await batcher.price(request)
-    await asyncio.wrap_future(log.submit_batch(priced.batch))
-    return {"offers": _describe(priced, metrics)}
+    log.log_batch(priced.group.batch)
+    count_served(priced.group, metrics)
+    return _OFFERS.validate_python(describe(priced))

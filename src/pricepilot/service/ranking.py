@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pricepilot.recommend.rerank import RerankConfig, rerank
+from pricepilot.recommend.rerank import RerankConfig, rank_checked
 from pricepilot.types import FloatArray, IntArray
 
 
@@ -19,7 +19,7 @@ def rank_offers(
     config: RerankConfig,
 ) -> tuple[IntArray, FloatArray]:
     """The answer's order of ``r`` requests' ``n`` offers each and their rank scores, by one
-    :func:`rerank` call (arrays of shape (r, n), a row per request).
+    :func:`pricepilot.recommend.rerank.rank_checked` call (arrays of shape (r, n), a row per request).
 
     Relevance is the candidates' order (``1 - i / n`` for the ``i``-th; the catalogue's candidates come
     most bought first); the expected objective is ``purchase`` (P(buy) at each served action) times the
@@ -38,7 +38,8 @@ def rank_offers(
         scores = (n - 1 - positions) / max(n - 1, 1)
         return np.tile(positions, (r, 1)), np.tile(scores, (r, 1))
     relevance = np.broadcast_to(1.0 - positions / n, (r, n))
-    return rerank(relevance, purchase, prices, unit_costs, config)
+    gain = prices - unit_costs if config.objective == "profit" else prices
+    return rank_checked(relevance, purchase * gain, config)  # the service's own, finite arrays
 
 
 def rank_requests(
@@ -50,6 +51,16 @@ def rank_requests(
 ) -> list[tuple[IntArray, FloatArray]]:
     """:func:`rank_offers` of each request (``sizes[k]`` consecutive rows of the flat arrays), with
     one call for all the requests of one size."""
+    n = sizes[0]
+    if all(size == n for size in sizes):  # the usual case: one call on the arrays as they are
+        r = len(sizes)
+        order, scores = rank_offers(
+            None if purchase is None else purchase.reshape(r, n),
+            prices.reshape(r, n),
+            unit_costs.reshape(r, n),
+            config,
+        )
+        return list(zip(order, scores, strict=True))
     starts = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
     by_size: dict[int, list[int]] = {}
     for k, n in enumerate(sizes):

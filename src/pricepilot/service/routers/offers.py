@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from pricepilot.service.batching import serve_offers_async
 from pricepilot.service.deps import OffersKey, ServicesDep
 from pricepilot.service.errors import AUTH_ERRORS, BODY_ERRORS, NOT_READY
 from pricepilot.service.fastpath import json_response, parse_body, raw_body_doc
-from pricepilot.service.pricing import serve_offers_async
 from pricepilot.service.schemas import OfferRequest, OfferResponse
-from pricepilot.store import OfferLog
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"], responses=AUTH_ERRORS | BODY_ERRORS | NOT_READY)
 
@@ -36,5 +35,5 @@ async def create_offers(request: Request, services: ServicesDep, _key: OffersKey
     s = services
     body = parse_body(OfferRequest, await request.body())
     wanted = body if body.candidates else await run_in_threadpool(s.candidates.fill, body)
-    answer = await serve_offers_async(wanted, s.state, OfferLog(s.engine), s.settings, s.metrics)
+    answer = await serve_offers_async(wanted, s.offers)
     return json_response(answer)
