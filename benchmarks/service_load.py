@@ -245,8 +245,31 @@ def _lua_string(text: str) -> str:
     return f"[{level}[{text}]{level}]"
 
 
-def wrk_script(path: Path, bodies: Sequence[str], headers: Mapping[str, str]) -> Path:
-    """A ``wrk`` Lua script POSTing ``bodies`` in turn with ``headers``; written to ``path``."""
+#: ``wrk``'s ``delay()`` hook pacing the requests of its thread to ``RATE`` per second: each request is
+#: sent at its slot of a fixed schedule (or at once, when late: a slot missed is not made up), through
+#: LuaJIT's FFI for a monotonic clock in milliseconds
+_PACING = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } pp_timespec;
+int clock_gettime(int clk_id, pp_timespec *tp);
+]]
+local clock = ffi.new("pp_timespec")
+local next_at = nil
+delay = function()
+  ffi.C.clock_gettime(1, clock)
+  local now = tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+  if next_at == nil or next_at < now then next_at = now end
+  next_at = next_at + 1000 / RATE
+  return next_at - now
+end
+"""
+
+
+def wrk_script(path: Path, bodies: Sequence[str], headers: Mapping[str, str], rate: float = 0.0) -> Path:
+    """A ``wrk`` Lua script POSTing ``bodies`` in turn with ``headers``; written to ``path``. With
+    ``rate`` > 0 the requests are paced to that many per second in all (one ``wrk`` thread), each
+    connection waiting for its answer before its next request as before; 0: as fast as answered."""
     lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
     lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]
     lines.append("local bodies = {")
@@ -259,6 +282,8 @@ def wrk_script(path: Path, bodies: Sequence[str], headers: Mapping[str, str]) ->
         "  return wrk.format(nil, nil, nil, bodies[i])",
         "end",
     ]
+    if rate > 0:
+        lines.append(_PACING.replace("RATE", repr(float(rate))))
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -382,15 +407,16 @@ def _table(rows: Sequence[LoadResult]) -> str:
     return "\n".join(lines)
 
 
-def run(duration: int, connections: int, seed: int = 0) -> dict[str, Any]:
-    """Measure the empty route, then ``/v1/offers``; return the JSON record."""
+def run(duration: int, connections: int, seed: int = 0, rate: float = 0.0) -> dict[str, Any]:
+    """Measure the empty route, then ``/v1/offers`` (each paced to ``rate`` requests/s when > 0);
+    return the JSON record."""
     workdir = Path(tempfile.mkdtemp(prefix="pricepilot-load-"))
     try:
         db_url = f"sqlite:///{workdir / 'service.db'}"
         token, _names = prepare_store(db_url, seed=seed)
         bodies = [json.dumps(b, separators=(",", ":")) for b in offer_bodies(BODIES, seed=seed + 1)]
         auth = {"Authorization": f"Bearer {token}"}
-        offers_script = wrk_script(workdir / "offers.lua", bodies, auth)
+        offers_script = wrk_script(workdir / "offers.lua", bodies, auth, rate=rate)
         results = []
         with serve("service_load:baseline_app", workdir, ready_path="/docs") as base:
             post(base.url + "/empty", json.loads(bodies[0]))
@@ -422,6 +448,7 @@ def run(duration: int, connections: int, seed: int = 0) -> dict[str, Any]:
             "command": " ".join(sys.argv),
             "duration_s": duration,
             "connections": connections,
+            "offered_rate": rate or None,
             "candidates_per_request": CANDIDATES,
             "uvicorn": " ".join(UVICORN_STACK),
             "store": "sqlite (temporary file)",
@@ -440,11 +467,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the JSON record here")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pace the requests to this many per second in all (0: as fast as answered, the default)",
+    )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.connections < 1:
         parser.error(f"--duration and --connections must be >= 1, got {args.duration}, {args.connections}")
+    if not 0 <= args.rate < float("inf"):
+        parser.error(f"--rate must be a finite number >= 0, got {args.rate}")
     try:
-        record = run(args.duration, args.connections, args.seed)
+        record = run(args.duration, args.connections, args.seed, args.rate)
     except BenchmarkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
