@@ -85,10 +85,9 @@ def test_a_bad_request_fails_alone(live: tuple[LiveState, Settings, OfferLog]) -
     assert [len(pricing.describe(r)) for r in (results[0], results[2])] == [2, 1]
 
 
-def test_concurrent_requests_share_one_decision_and_are_all_logged(
-    live: tuple[LiveState, Settings, OfferLog], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    state, settings, log = live
+@pytest.fixture
+def decisions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows of each decision the pricing path takes from now on."""
     calls: list[int] = []
     decide = pricing.decide
 
@@ -97,6 +96,13 @@ def test_concurrent_requests_share_one_decision_and_are_all_logged(
         return decide(policy, contexts)
 
     monkeypatch.setattr(pricing, "decide", counted)
+    return calls
+
+
+def test_concurrent_requests_share_one_decision_and_are_all_logged(
+    live: tuple[LiveState, Settings, OfferLog], decisions: list[int]
+) -> None:
+    state, settings, log = live
     requests = [_request(v, [v % 5, 10 + v]) for v in range(8)]
 
     async def serve_all() -> list[dict[str, list[dict[str, Any]]]]:
@@ -104,24 +110,17 @@ def test_concurrent_requests_share_one_decision_and_are_all_logged(
         return await asyncio.gather(*(batching.serve_offers_async(r, batcher) for r in requests))
 
     answers = asyncio.run(serve_all())
-    assert calls == [16]  # one decision for the 8 requests that arrived in one turn of the loop
+    assert decisions == [16]  # one decision for the 8 requests that arrived in one turn of the loop
     for request, answer in zip(requests, answers, strict=True):
         assert [o["item_id"] for o in answer["offers"]] == [c.item_id for c in request.candidates]
     assert log.count()[0] == 16  # every answered offer is committed
 
 
 def test_a_busy_server_waits_a_window_for_company_an_idle_one_does_not(
-    live: tuple[LiveState, Settings, OfferLog], monkeypatch: pytest.MonkeyPatch
+    live: tuple[LiveState, Settings, OfferLog], decisions: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state, settings, log = live
-    calls: list[int] = []
-    decide = pricing.decide
-
-    def counted(policy: Any, contexts: Any) -> Any:
-        calls.append(contexts.n)
-        return decide(policy, contexts)
-
-    monkeypatch.setattr(pricing, "decide", counted)
+    calls = decisions
     monkeypatch.setattr(batching, "BUSY_SECONDS", 60.0)  # "priced within the last minute": busy
     monkeypatch.setattr(batching, "WINDOW_SECONDS", 0.2)
 
