@@ -23,14 +23,20 @@ def test_pricing_log_learns_purchase_probability_priced_by_value(
     assert np.corrcoef(q.ravel(), logged.expected_rewards.ravel())[0, 1] > 0.6
 
 
-def test_cross_fitting_keeps_a_rounds_reward_out_of_its_prediction() -> None:
-    rng = np.random.default_rng(0)
+def _logged_and_flipped(seed: int) -> tuple[LoggedData, LoggedData]:
+    """600 logged rounds of 3 uniform actions, and the same with round 5's reward flipped."""
+    rng = np.random.default_rng(seed)
     n = 600
     x = rng.standard_normal((n, 3))
     actions = rng.integers(3, size=n)
     rewards = (rng.random(n) < 0.3).astype(float)
     logged = LoggedData(x, actions, np.full(n, 1 / 3), rewards, 3)
     flipped = LoggedData(x, actions, np.full(n, 1 / 3), np.where(np.arange(n) == 5, 1 - rewards, rewards), 3)
+    return logged, flipped
+
+
+def test_cross_fitting_keeps_a_rounds_reward_out_of_its_prediction() -> None:
+    logged, flipped = _logged_and_flipped(0)
     a, b = RewardModel().fit_predict(logged), RewardModel().fit_predict(flipped)
     np.testing.assert_array_equal(a[5], b[5])  # round 5's own reward never reaches its prediction
     assert not np.array_equal(a, b)  # but it does reach the other folds'
@@ -70,13 +76,8 @@ def test_selection_picks_the_lowest_cross_fitted_error(uniform_logs: tuple[Any, 
 
 
 def test_resamples_refit_the_cross_fit_without_leaking_a_rounds_copies() -> None:
-    rng = np.random.default_rng(1)
-    n = 600
-    x = rng.standard_normal((n, 3))
-    actions = rng.integers(3, size=n)
-    rewards = (rng.random(n) < 0.3).astype(float)
-    logged = LoggedData(x, actions, np.full(n, 1 / 3), rewards, 3)
-    flipped = LoggedData(x, actions, np.full(n, 1 / 3), np.where(np.arange(n) == 5, 1 - rewards, rewards), 3)
+    logged, flipped = _logged_and_flipped(1)
+    n = logged.n
     model = RewardModel()
     draws = list(model.resample_predict(logged, 4, seed=3))
     again = list(model.resample_predict(flipped, 4, seed=3))

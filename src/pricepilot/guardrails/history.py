@@ -67,8 +67,8 @@ class PriceHistory:
         self._memo = np.zeros((2, 0))
         self._memo_filled = np.zeros(0, dtype=bool)
 
-    def _rows(self, items: ArrayLike) -> tuple[IntArray, IntArray, BoolArray]:
-        """The ids of ``items`` (int64, flattened), their rows and whether each is known.
+    def _rows(self, items: ArrayLike) -> tuple[IntArray, BoolArray]:
+        """Rows of ``items`` (flattened) and whether each is known.
 
         Unknown ids get a valid row (a neighbour's) that every caller masks with ``known``. The history
         must hold at least one item.
@@ -76,14 +76,12 @@ class PriceHistory:
         ids = np.asarray(items, dtype=np.int64).reshape(-1)
         # searching all ids but the last gives positions clipped to the last row in one call
         rows = self.ids_[:-1].searchsorted(ids)
-        return ids, rows, self.ids_.take(rows) == ids
+        return rows, self.ids_.take(rows) == ids
 
     def _find(self, items: ArrayLike) -> tuple[IntArray, BoolArray | None]:
-        """Rows of ``items`` and which are known, ``None`` when all are (the usual case, which then
-        needs no masking). The history must hold at least one item."""
-        ids = np.asarray(items, dtype=np.int64).reshape(-1)
-        rows = self.ids_[:-1].searchsorted(ids)  # as in _rows
-        known = self.ids_.take(rows) == ids
+        """:meth:`_rows`, with ``None`` for which are known when all are (the usual case, which then
+        needs no masking)."""
+        rows, known = self._rows(items)
         return rows, None if np.count_nonzero(known) == known.size else known
 
     def last_prices(self, items: ArrayLike, day: int) -> FloatArray:
@@ -115,8 +113,7 @@ class PriceHistory:
         -------
         last, lowest : ndarray of shape (n,), currency.
         """
-        if window > self.keep_days:
-            self._check_window(window)
+        self._check_window(window)
         if self.ids_.size == 0:
             return default.astype(np.float64), default.astype(np.float64)
         rows, known = self._find(items)
@@ -252,12 +249,12 @@ class PriceHistory:
             ids = ids[starts]
         if self.ids_.size == 0:
             self._add_items(np.sort(ids))
-            rows = self._rows(ids)[1]
+            rows = self._rows(ids)[0]
         else:
-            _, rows, known = self._rows(ids)
+            rows, known = self._rows(ids)
             if np.count_nonzero(known) < known.size:
                 self._add_items(np.sort(ids[~known]))
-                rows = self._rows(ids)[1]
+                rows = self._rows(ids)[0]
         on_day = rows * 2  # flat positions of (row, 0) in latest_ and before_: the day; +1: the price
         on_price = on_day + 1
         latest_day = self.latest_.take(on_day)
