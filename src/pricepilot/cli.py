@@ -354,6 +354,13 @@ def serve(
             help="offers' order: 0 keeps the candidates' order, 1 ranks by expected objective",
         ),
     ] = 0.5,
+    journal: Annotated[
+        bool,
+        typer.Option(
+            help="on a SQLite file, answer offers once in the worker's journal, imported into the store "
+            "by another process; --no-journal commits them to the store before answering",
+        ),
+    ] = True,
 ) -> None:
     """Start the HTTP service (OpenAPI docs at /docs) on the store at --db."""
     import os
@@ -370,6 +377,7 @@ def serve(
             objective=objective,
             sync_seconds=shared,
             rerank_blend=rerank_blend,
+            journal_offers=journal and workers == 1,  # several workers: each keeps its own journal
         )
         service = create_app(settings)  # checks the settings and migrates the store once
     except ValueError as err:
@@ -385,6 +393,7 @@ def serve(
         "OBJECTIVE": objective,
         "SYNC_SECONDS": str(shared),
         "RERANK_BLEND": str(rerank_blend),
+        "JOURNAL_OFFERS": "1" if journal else "0",
     }
     os.environ.update({f"PRICEPILOT_{name}": value for name, value in env.items()})
     uvicorn.run("pricepilot.service.app:create_app", factory=True, workers=workers, host=host, port=port)

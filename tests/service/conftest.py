@@ -85,6 +85,14 @@ def client(bare: TestClient, keys: Keys) -> TestClient:
     return bare
 
 
+def imported(client: TestClient) -> None:
+    """Wait until the offers the app has answered are in its store (imported from its offer journal,
+    when it keeps one; committed before the answer otherwise)."""
+    journal = client.app.state.services.offers.journal  # type: ignore[attr-defined]
+    if journal is not None:
+        assert journal.flush(), "the offer journal was not imported within its timeout"
+
+
 def offer_request(opted_out: bool = False, n: int = 3, day: int = 20_000) -> dict[str, object]:
     return {
         "visitor": {"id": 42, "features": {"visitor_score": 0.5, "age": 33.0}, "opted_out": opted_out},

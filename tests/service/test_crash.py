@@ -1,4 +1,5 @@
-"""A real server killed with SIGKILL while it ingests events (issue 5, point 3), on each backend.
+"""A real server killed with SIGKILL while it ingests events (issue 5, point 3), on each backend, and
+while it serves offers (every answered offer is in the audit log after a restart).
 
 ``pricepilot serve`` runs as a subprocess (uvicorn) on a store; a client thread posts event batches
 back to back; the server is killed with SIGKILL mid-stream and restarted on the same database. Then:
@@ -26,7 +27,8 @@ from sqlalchemy import func, select
 
 from pricepilot.service import create_key
 from pricepilot.store import make_engine, upgrade
-from pricepilot.store.schema import events
+from pricepilot.store.schema import events, offers
+from tests.service.conftest import artifact, offer_request
 
 BATCH = 200
 N_BATCHES = 400  # more than can be sent before the kill: some are never acknowledged
@@ -176,3 +178,94 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_event(
     assert after == _ids([*sender.acked, *resend])  # complete, exactly once
     assert rows_after == len(after)
     assert sum(stored) == len(after) - len(ids)  # re-sent events already stored were not stored again
+
+
+def _importers(pid: int) -> list[int]:
+    """The server's live child processes (its offer journal's importer)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(c) for c in task.read_text().split()]
+    return found
+
+
+@dataclass
+class OfferSender:
+    """Posts offer requests back to back until the connection fails; keeps the answered offer ids."""
+
+    url: str
+    headers: dict[str, str]
+    answered: list[str] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=30.0) as client:
+            for _ in range(100_000):
+                try:
+                    r = client.post("/v1/offers", json=offer_request(n=3))
+                except httpx.TransportError:
+                    return
+                if not r.is_success:
+                    self.refused.append(r.status_code)
+                    return
+                self.answered += [o["offer_id"] for o in r.json()["offers"]]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the importer in /proc (Linux)")
+@pytest.mark.parametrize("importer_too", [False, True], ids=["server", "server-and-importer"])
+def test_sigkill_while_serving_offers_loses_no_answered_offer(tmp_path: Path, importer_too: bool) -> None:
+    """On an SQLite file the offers are answered once in the worker's journal: killed with its importer
+    or without, no answered offer is missing from the audit log once the server is back."""
+    db_url = f"sqlite:///{tmp_path / 'crash.db'}"
+    engine = make_engine(db_url)
+    upgrade(engine)
+    admin = {"Authorization": f"Bearer {create_key(engine, ['admin'])}"}
+    headers = {"Authorization": f"Bearer {create_key(engine, ['offers', 'events'])}"}
+    engine.dispose()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with _server(db_url, port, log) as proc:
+        r = httpx.post(f"{url}/v1/policies", json={"name": "default", "artifact": artifact()}, headers=admin)
+        assert r.status_code == 201, r.text
+        assert httpx.post(f"{url}/v1/policies/default@1/promote", headers=admin).status_code == 200
+        sender = OfferSender(url, headers)
+        thread = threading.Thread(target=sender.run, daemon=True)
+        thread.start()
+        while len(sender.answered) < 600 and thread.is_alive():
+            time.sleep(0.005)
+        importers = _importers(proc.pid)
+        assert len(importers) == 1
+        if importer_too:
+            os.kill(importers[0], signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert sender.refused == []
+    journal = tmp_path / "crash.db.offer-journal"
+    if not importer_too:  # the importer finishes the journal of its killed worker on its own
+        deadline = time.monotonic() + 30
+        while any(journal.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list(journal.iterdir()) == []
+    left = set(journal.iterdir())
+    assert bool(left) == importer_too
+    with _server(db_url, port, log):  # a start recovers what is left (and starts a journal of its own)
+        assert not left & set(journal.iterdir())
+        engine = make_engine(db_url)
+        try:
+            with engine.connect() as conn:
+                logged = set(conn.scalars(select(offers.c.offer_id)))
+        finally:
+            engine.dispose()
+        assert set(sender.answered) <= logged  # every answered offer is in the audit log
+        event = {
+            "event_id": "bought-last",
+            "kind": "purchase",
+            "occurred_at": "2026-11-30T10:00:00Z",
+            "offer_id": sender.answered[-1],
+            "units": 1,
+        }
+        r = httpx.post(f"{url}/v1/events", json={"events": [event]}, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["outcomes"] == 1

@@ -16,7 +16,8 @@ from pricepilot.service import create_key
 from pricepilot.service.app import Service
 from pricepilot.service.batching import LogError
 from pricepilot.store import OfferLog
-from tests.service.conftest import Keys, bearer, offer_request
+from pricepilot.store.journal import JournalError
+from tests.service.conftest import Keys, bearer, imported, offer_request
 
 
 def _app(client: TestClient) -> Service:
@@ -51,6 +52,7 @@ def routed(client: TestClient, keys: Keys) -> list[str]:
 
 
 def _logged(client: TestClient) -> int:
+    imported(client)
     return OfferLog(_app(client).state.services.engine).count()[0]
 
 
@@ -179,7 +181,14 @@ def test_a_failed_commit_is_a_500_and_no_success(
         future.set_exception(OSError("disk full"))
         return future
 
-    monkeypatch.setattr(_app(client).state.services.offers.log, "submit_batch", failing)
+    def full(_docs: object) -> None:
+        raise JournalError("could not append offers to the journal: disk full")
+
+    batcher = _app(client).state.services.offers
+    if batcher.journal is not None:  # an SQLite file: the offers are journaled before the answer
+        monkeypatch.setattr(batcher.journal, "append", full)
+    else:
+        monkeypatch.setattr(batcher.log, "submit_batch", failing)
     quiet = TestClient(client.app, raise_server_exceptions=False)
     r = quiet.post("/v1/offers", json=offer_request(), headers=keys.offers)
     assert r.status_code == 500

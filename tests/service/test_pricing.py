@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 import pricepilot as pp
 from pricepilot.service.pricing import decide, new_offer_ids
 from pricepilot.store import OfferLog
-from tests.service.conftest import Keys, offer_request
+from tests.service.conftest import Keys, imported, offer_request
 
 
 @pytest.mark.parametrize("name", ["lints", "logistic_ts", "epsilon_greedy", "uniform_random"])
@@ -48,6 +48,7 @@ def test_every_answered_offer_is_in_the_log_as_served(client: TestClient, keys: 
         r = client.post("/v1/offers", json=offer_request(n=4, day=day), headers=keys.offers)
         assert r.status_code == 200, r.text
         answered += r.json()["offers"]
+    imported(client)
     engine = client.app.state.services.engine  # type: ignore[attr-defined]
     logged = {j.offer.offer_id: j.offer for j in OfferLog(engine).joined()}
     assert len(logged) == len(answered) == 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,7 +20,7 @@ from pricepilot.service import Settings, create_app
 from pricepilot.service.state import SYNC_LAG, LiveState
 from pricepilot.store import OfferLog, Outcome, make_engine
 from pricepilot.store.engine import utcnow
-from tests.service.conftest import Keys, artifact, offer_request
+from tests.service.conftest import Keys, artifact, imported, offer_request
 
 
 @pytest.fixture
@@ -135,6 +136,7 @@ def test_the_window_behind_the_cursor_is_sync_lag(workers: tuple[TestClient, Tes
     _close(a, keys, "e1", _offer(a, keys), bought=True)
     assert _state(b).sync() == 1
     offer_id = _offer(a, keys)
+    imported(a)
     log = OfferLog(make_engine(_state(a).settings.db_url))
     stamp = utcnow() - SYNC_LAG - timedelta(seconds=60)
     log.record_outcomes([Outcome(offer_id, True, 1, 10.0, 4.0, 4.0, observed_at=stamp)])
@@ -203,3 +205,45 @@ def test_serve_with_workers_runs_the_app_factory_per_process(
     assert options["port"] == 8123
     assert os.environ["PRICEPILOT_DB_URL"] == db
     assert float(os.environ["PRICEPILOT_SYNC_SECONDS"]) > 0
+
+
+def test_an_outcome_sent_to_another_worker_waits_for_the_offer_to_be_imported(
+    workers: tuple[TestClient, TestClient], keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offer answered by worker a is in a's journal until a's importer stores it; an outcome for
+    it sent to worker b meanwhile waits for it (the grace after the offer's time) and is joined."""
+    a, b = workers
+    journal = a.app.state.services.offers.journal  # type: ignore[attr-defined]
+    if journal is None:
+        pytest.skip("offers are journaled on an SQLite file only (committed before the answer elsewhere)")
+    _state(b).sync()
+    start_importer = journal._ensure_importer
+    monkeypatch.setattr(journal, "_ensure_importer", lambda: None)  # a's offers stay in its journal
+    offer_id = _offer(a, keys)
+    assert OfferLog(make_engine(_state(a).settings.db_url)).count()[0] == 0
+    answer: dict[str, object] = {}
+
+    def post() -> None:
+        answer.update(_close(b, keys, "e-early", offer_id, bought=True))
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    time.sleep(0.2)
+    assert thread.is_alive()  # b waits for the offer
+    monkeypatch.setattr(journal, "_ensure_importer", start_importer)
+    start_importer()  # a's importer stores the offer: b finds it
+    thread.join(timeout=30)
+    assert answer["outcomes"] == 1
+
+
+@pytest.mark.parametrize("offer_id", ["0" * 32, "not-an-offer-id", "f" * 12 + "0" * 20])
+def test_an_outcome_for_an_offer_never_served_is_refused(
+    workers: tuple[TestClient, TestClient], keys: Keys, offer_id: str
+) -> None:
+    """Ids never served are refused: an id of another form, one whose time is long past, and one
+    claiming a time to come (not waited for)."""
+    _, b = workers
+    event = {"event_id": "e", "kind": "purchase", "occurred_at": "2026-11-30T10:00:00Z", "offer_id": offer_id}
+    r = b.post("/v1/events", json={"events": [event]}, headers=keys.events)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "offer_id"

@@ -81,7 +81,7 @@ def _awkward_batches() -> list[OfferBatch]:
 def _no_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """Have the writer take the path of an SQLite built without JSON functions."""
     monkeypatch.setattr(
-        offers_mod, "_SQLITE_JSON_INSERT", offers_mod._SQLITE_JSON_INSERT.replace("json_each", "json_nope")
+        offers_mod, "SQLITE_JSON_INSERT", offers_mod.SQLITE_JSON_INSERT.replace("json_each", "json_nope")
     )
 
 

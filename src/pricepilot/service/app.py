@@ -27,6 +27,7 @@ from pricepilot.service.schemas import EventsRequest, OfferRequest
 from pricepilot.service.settings import Settings, load_settings
 from pricepilot.service.state import LiveState, NotReadyError
 from pricepilot.store import OfferLog, StoreError, make_engine, upgrade
+from pricepilot.store.journal import OfferJournal, journal_location, recover
 
 
 class _TooLargeError(Exception):
@@ -154,7 +155,13 @@ def create_app(settings: Settings | None = None) -> Service:
     state.reload()
     metrics = Metrics()
     candidates = CandidateSource(engine, max_k=cfg.max_candidates)
-    batcher = Batcher(state, cfg, OfferLog(engine), metrics)
+    journal = None
+    where = journal_location(cfg.db_url) if cfg.journal_offers else None
+    if where is not None:
+        database, directory = where
+        recover(database, directory)  # the offers of workers that were killed
+        journal = OfferJournal(database, directory)
+    batcher = Batcher(state, cfg, OfferLog(engine), metrics, journal)
     services = Services(cfg, engine, state, metrics, candidates, batcher)
 
     @asynccontextmanager
@@ -163,6 +170,8 @@ def create_app(settings: Settings | None = None) -> Service:
         _freeze_startup_objects()
         yield
         state.stop_sync()
+        if journal is not None:
+            journal.close()  # every answered offer into the store before the server stops
         state.snapshot()
         engine.dispose()
 

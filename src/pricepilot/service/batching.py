@@ -5,12 +5,15 @@ The requests that reach the pricing step in one turn of the event loop are decid
 their candidates) at the end of that turn, or, when the server is busy (it priced within the last
 :data:`BUSY_SECONDS`), at the end of a short window (:data:`WINDOW_SECONDS`) that lets the requests
 arriving meanwhile join them: inline when the live policy's lock is free, else on a worker thread (a
-snapshot or an update holds it), so the loop never waits for it. Their offers are logged as
-one batch, handed to the offer log's writer thread (:meth:`pricepilot.store.OfferLog.submit_batch`),
-and every request of the group is answered once that batch is committed: an answered offer is
-always in the audit log, and the loop never blocks on the commit. A request's pricing error is raised
-to it alone (nothing was recorded for it); a failed commit is a :class:`LogError` to each request of
-the group (priced and recorded, so not to be priced again).
+snapshot or an update holds it), so the loop never waits for it. Their offers are logged as one
+batch, and every request of the group is answered once that batch is durable: an answered offer is
+always in the audit log. On an SQLite file the batch is appended to this worker's offer journal
+(:class:`pricepilot.store.journal.OfferJournal`: one ``write``, imported into the store by another
+process) and the group is answered at once; elsewhere (PostgreSQL) it is handed to the offer log's
+writer thread (:meth:`pricepilot.store.OfferLog.submit_batch`) and answered once committed, the loop
+never blocking on the commit. A request's pricing error is raised to it alone (nothing was recorded
+for it); a failed append or commit is a :class:`LogError` to each request of the group (priced and
+recorded in the price history, so not to be priced again).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pricepilot.service.schemas import OfferRequest
 from pricepilot.service.settings import Settings
 from pricepilot.service.state import LiveState
 from pricepilot.store import OfferLog
+from pricepilot.store.journal import JournalError, OfferJournal
+from pricepilot.store.offer_writer import sqlite_documents
 
 _Pending = list[tuple[OfferRequest, "asyncio.Future[Priced]"]]
 
@@ -51,15 +56,25 @@ class Batcher:
     ----------
     state : LiveState, the live policy (its lock is taken while pricing).
     settings : Settings, the objective, ranking and limits.
-    log : OfferLog, where the offers are committed before they are answered.
-    metrics : Metrics, counts the offers (and the guardrails' interventions) once committed.
+    log : OfferLog, where the offers are committed before they are answered (without a journal).
+    metrics : Metrics, counts the offers (and the guardrails' interventions) once durable.
+    journal : OfferJournal or None, where the offers are appended before they are answered, when
+        the store is an SQLite file (None: committed to ``log`` first).
     """
 
-    def __init__(self, state: LiveState, settings: Settings, log: OfferLog, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        state: LiveState,
+        settings: Settings,
+        log: OfferLog,
+        metrics: Metrics,
+        journal: OfferJournal | None = None,
+    ) -> None:
         self.state = state
         self.settings = settings
         self.log = log
         self.metrics = metrics
+        self.journal = journal
         self._pending: _Pending = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushed_at = -float("inf")  # loop time of the last pricing
@@ -128,19 +143,37 @@ class Batcher:
                     future.set_exception(result)
             else:
                 groups.setdefault(id(result.group), []).append((future, result))
+        journal = self.journal
         for members in groups.values():
             group = members[0][1].group
+            if journal is not None:
+                try:
+                    journal.append(sqlite_documents(group.batch))
+                except JournalError as err:
+                    self._answer(group, members, err)
+                else:
+                    self._answer(group, members, None)
+                continue
             committed = asyncio.wrap_future(self.log.submit_batch(group.batch))
-            committed.add_done_callback(partial(self._answer, group, members))
+            committed.add_done_callback(partial(self._committed, group, members))
 
-    def _answer(
+    def _committed(
         self,
         group: PricedGroup,
         members: list[tuple[asyncio.Future[Priced], Priced]],
         committed: asyncio.Future[int],
     ) -> None:
-        """Once ``group``'s offers are committed (or their commit failed), answer its requests."""
         error = RuntimeError("the server stopped") if committed.cancelled() else committed.exception()
+        self._answer(group, members, error)
+
+    def _answer(
+        self,
+        group: PricedGroup,
+        members: list[tuple[asyncio.Future[Priced], Priced]],
+        error: BaseException | None,
+    ) -> None:
+        """Once ``group``'s offers are durable (or logging them failed with ``error``), answer its
+        requests."""
         if error is None:
             count_served(group, self.metrics)
         for future, priced in members:

@@ -16,9 +16,10 @@ itself only when every check passes on its short path:
 Anything else (a missing or unknown key, a bad body, no candidates, no live policy, a missing feature)
 is handed, with the body it has read, to the framework's route, which answers it as documented (401,
 403, 413, 422, 503, the catalogue's candidates): every refusal has one implementation, and nothing was
-decided, recorded or logged for a request handed over. Once priced, the offers are committed before
-the answer, as on the route; a failing commit is a 500 (and its error is raised to the server, which
-logs it), as the framework's error middleware answers it. The request's latency is observed in the
+decided, recorded or logged for a request handed over. Once priced, the offers are made durable
+(journaled or committed, see :mod:`pricepilot.service.batching`) before the answer, as on the route;
+a failure to log them is a 500 (and its error is raised to the server, which logs it), as the
+framework's error middleware answers it. The request's latency is observed in the
 same histogram, under the route's template.
 """
 

@@ -8,9 +8,14 @@ that did. An offer has one outcome: the first recorded stands, a retry changes n
 that contradicts it (a purchase of an offer closed as not bought, or the other way round, in this
 batch or an earlier one) fails the batch with a 422 naming that event's ``offer_id``.
 
-A batch is checked whole before anything is written (an outcome naming an offer that was never served
-fails the batch with a 422 naming that event); a retried batch stores nothing twice and teaches the
-policy nothing twice, since only outcomes not recorded before are learned from. The offer join, the
+A batch is checked whole before anything is written: an outcome naming an offer that was never served
+fails the batch with a 422 naming that event (when the server journals its offers, see
+:mod:`pricepilot.store.journal`, an offer id not found is looked for again once this worker's
+journal is imported, and, while the offer is younger than :data:`IMPORT_GRACE_SECONDS`, until
+another worker's importer has stored it, so an outcome sent as soon as its offer was answered is
+joined). A retried
+batch stores nothing twice and teaches the policy nothing twice, since only outcomes not recorded
+before are learned from. The offer join, the
 events and the outcomes are one transaction, written in bulk (see
 :func:`pricepilot.store.events.insert_events`); the policy learns only once it has committed, under
 its lock, which is not held while the store is written (offers go on being decided meanwhile).
@@ -19,6 +24,7 @@ its lock, which is not held while the store is written (offers go on being decid
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -32,17 +38,25 @@ from sqlalchemy.engine import Connection, Engine
 from pricepilot.service.errors import FieldError
 from pricepilot.service.fastpath import parse_body
 from pricepilot.service.metrics import Metrics
+from pricepilot.service.pricing import served_at
 from pricepilot.service.schemas import EventIn, EventsRequest, EventsResponse
 from pricepilot.service.settings import Settings
 from pricepilot.service.state import Live, LiveState
 from pricepilot.store import Outcome
 from pricepilot.store.engine import json_dumps, utcnow
 from pricepilot.store.events import EventRow, insert_events
+from pricepilot.store.journal import OfferJournal
 from pricepilot.store.offers import insert_outcomes
 from pricepilot.store.schema import offers, outcomes
 from pricepilot.types import ContextBatch, Objective, OutcomeBatch
 
 OFFER_OUTCOME = "offer_outcome"
+
+#: seconds after an offer was served (the time in its id) during which an outcome naming it, not yet
+#: found, waits for a journal's import (another worker's, whose importer this one cannot flush)
+IMPORT_GRACE_SECONDS = 5.0
+#: seconds between two looks for such an offer
+_IMPORT_POLL_SECONDS = 0.02
 
 
 def _check_offer_outcome(i: int, ev: EventIn) -> None:
@@ -174,14 +188,61 @@ def _ingest_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
     return found
 
 
+class _NotServedError(Exception):
+    """An outcome names an offer the log does not hold (yet)."""
+
+    def __init__(self, index: int, offer_id: str) -> None:
+        super().__init__(offer_id)
+        self.index = index
+        self.offer_id = offer_id
+
+
 def ingest_events(
-    request: EventsRequest, engine: Engine, state: LiveState, settings: Settings, metrics: Metrics
+    request: EventsRequest,
+    engine: Engine,
+    state: LiveState,
+    settings: Settings,
+    metrics: Metrics,
+    journal: OfferJournal | None = None,
 ) -> EventsResponse:
     """Store the batch, record the outcomes it carries, and let the live policy learn from them.
 
     The store is written without the live policy's lock (offers are decided meanwhile); the policy
-    learns under it, briefly, once the batch has committed.
+    learns under it, briefly, once the batch has committed. With this worker's offer ``journal``, an
+    outcome naming an offer not found waits for the journal's import and the batch is tried again.
     """
+    try:
+        return _ingest(request, engine, state, settings, metrics)
+    except _NotServedError as err:
+        missing = err
+    if journal is not None:  # the offer may be answered and not yet imported
+        flushed = False
+        started = time.time()
+        while True:
+            if not flushed:  # this worker's own journal: wait for its import, once
+                flushed = True
+                journal.flush()
+            else:  # another worker's: look again while the offer is younger than the grace (and
+                # never longer than the grace in all; an id claiming a time to come is not waited for)
+                served = served_at(missing.offer_id)
+                now = time.time()
+                if served is None or served > now + 1.0 or now > min(served, started) + IMPORT_GRACE_SECONDS:
+                    break
+                time.sleep(_IMPORT_POLL_SECONDS)
+            try:
+                return _ingest(request, engine, state, settings, metrics)
+            except _NotServedError as err:
+                missing = err
+    raise FieldError(
+        ("events", missing.index, "offer_id"),
+        f"offer {missing.offer_id!r} was never served; nothing of this batch was written",
+    )
+
+
+def _ingest(
+    request: EventsRequest, engine: Engine, state: LiveState, settings: Settings, metrics: Metrics
+) -> EventsResponse:
+    """:func:`ingest_events` once; :class:`_NotServedError` (nothing written) for an unknown offer."""
     if len(request.events) > settings.max_events:
         raise FieldError(("events",), f"at most {settings.max_events} events, got {len(request.events)}")
     batch = [_event_row(i, ev) for i, ev in enumerate(request.events)]
@@ -198,10 +259,7 @@ def ingest_events(
         for i, ev in closing:
             oid = str(ev.offer_id)
             if oid not in found:
-                raise FieldError(
-                    ("events", i, "offer_id"),
-                    f"offer {oid!r} was never served; nothing of this batch was written",
-                )
+                raise _NotServedError(i, oid)
             units = 0 if ev.kind == OFFER_OUTCOME else ev.units
             bought = units > 0
             before = joined.get(oid, fresh[oid].purchased if oid in fresh else None)
@@ -232,9 +290,14 @@ def ingest_events(
 
 
 def ingest_body(
-    raw: bytes, engine: Engine, state: LiveState, settings: Settings, metrics: Metrics
+    raw: bytes,
+    engine: Engine,
+    state: LiveState,
+    settings: Settings,
+    metrics: Metrics,
+    journal: OfferJournal | None = None,
 ) -> dict[str, int]:
     """:func:`ingest_events` of a raw JSON body (validated in one pass, a 422 naming the index and the
     field when it is not an ``EventsRequest``); the answer's fields. Blocks: call it on a worker thread."""
     request = parse_body(EventsRequest, raw)
-    return ingest_events(request, engine, state, settings, metrics).model_dump()
+    return ingest_events(request, engine, state, settings, metrics, journal).model_dump()

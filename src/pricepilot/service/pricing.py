@@ -3,15 +3,16 @@
 The policy never sees protected attributes (they are stripped first) and the guardrails' result is
 what is served, logged and answered; each offer is logged with the served price, its ladder action,
 the probability of serving it, and the policy version, before the answer leaves: the request waits
-for the commit of its offers (see :meth:`pricepilot.store.OfferLog.log_batch`), so an answered offer
-is always in the audit log.
+until its offers are durable (appended to the worker's offer journal on an SQLite file, see
+:mod:`pricepilot.service.batching`; committed otherwise, see
+:meth:`pricepilot.store.OfferLog.log_batch`), so an answered offer is always in the audit log.
 
 The path is batched over the candidates of every request priced together (:func:`price_many`):
 features are gathered into one matrix, the policy's action probabilities are computed once (``act``
 samples from them), and the offers of the group are one :class:`PricedGroup`, logged as one batch of
 columns, which each request's :class:`Priced` takes its rows of. On the event loop,
-:mod:`pricepilot.service.batching` groups the requests and awaits the commit; :func:`serve_offers`
-does the same for one request on a thread that may block.
+:mod:`pricepilot.service.batching` groups the requests and logs each group; :func:`serve_offers`
+commits the offers of one request on a thread that may block.
 
 The answer is ranked (:func:`.ranking.rank_offers`): relevance (the candidates' order) blended with
 each offer's expected objective at its served price, when the live policy has a purchase model
@@ -162,6 +163,17 @@ def new_offer_ids(n: int) -> tuple[str, ...]:
     stamp = f"{time.time_ns() // 1_000_000:012x}"
     digits = os.urandom(10 * n).hex()
     return tuple(stamp + digits[20 * i : 20 * (i + 1)] for i in range(n))
+
+
+def served_at(offer_id: str) -> float | None:
+    """When an id of :func:`new_offer_ids` was made (seconds since the epoch, to the millisecond);
+    None for an id of another form."""
+    if len(offer_id) != 32:
+        return None
+    try:
+        return int(offer_id[:12], 16) / 1000.0
+    except ValueError:
+        return None
 
 
 def decide(policy: PolicyBase, contexts: ContextBatch) -> tuple[FloatArray, Decision]:

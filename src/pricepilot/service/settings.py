@@ -38,6 +38,10 @@ class Settings:
     rerank_blend : float in [0, 1], weight of the expected objective when ``POST /v1/offers`` orders
         its answer (see :attr:`rerank`; default 0.5): 0 keeps the candidates' order, 1 orders by
         expected objective alone.
+    journal_offers : bool, on an SQLite file, answer offers once appended to this worker's journal
+        and import them into the store from another process (default True; see
+        :mod:`pricepilot.store.journal`); False: commit each group to the store before answering.
+        Other stores always commit first.
     """
 
     db_url: str = DEFAULT_URL
@@ -50,6 +54,7 @@ class Settings:
     max_events: int = 1_000
     sync_seconds: float = 0.0
     rerank_blend: float = 0.5
+    journal_offers: bool = True
 
     def __post_init__(self) -> None:
         Objective.named(self.objective)  # validates the objective's name
@@ -63,6 +68,8 @@ class Settings:
         blend = self.rerank_blend
         if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0.0 <= blend <= 1.0:
             raise ValueError(f"Settings.rerank_blend must be a number in [0, 1], got {blend!r}")
+        if not isinstance(self.journal_offers, bool):
+            raise ValueError(f"Settings.journal_offers must be True or False, got {self.journal_offers!r}")
         if not self.policy_name or "@" in self.policy_name:
             raise ValueError(f"Settings.policy_name must be non-empty without '@', got {self.policy_name!r}")
 
@@ -83,9 +90,10 @@ class Settings:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``PRICEPILOT_DB_URL``, ``PRICEPILOT_POLICY_NAME``, ``PRICEPILOT_OBJECTIVE``,
     ``PRICEPILOT_SNAPSHOT_EVERY``, ``PRICEPILOT_MAX_BODY_BYTES``, ``PRICEPILOT_SYNC_SECONDS``,
-    ``PRICEPILOT_RERANK_BLEND`` (defaults where unset)."""
+    ``PRICEPILOT_RERANK_BLEND``, ``PRICEPILOT_JOURNAL_OFFERS`` (``1``/``0``, ``true``/``false``;
+    defaults where unset)."""
     env = os.environ if environ is None else environ
-    values: dict[str, str | int | float] = {}
+    values: dict[str, str | int | float | bool] = {}
     for name in ("db_url", "policy_name", "objective"):
         if (raw := env.get(ENV_PREFIX + name.upper())) is not None:
             values[name] = raw
@@ -101,4 +109,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[name] = float(raw)
             except ValueError:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+    if (raw := env.get(ENV_PREFIX + "JOURNAL_OFFERS")) is not None:
+        flag = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(
+            raw.lower()
+        )
+        if flag is None:
+            raise ValueError(f"{ENV_PREFIX}JOURNAL_OFFERS must be 1 or 0 (true or false), got {raw!r}")
+        values["journal_offers"] = flag
     return Settings(**values)  # type: ignore[arg-type]

@@ -10,9 +10,11 @@ re-takes it around every row); on PostgreSQL with the driver's ``executemany``.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from itertools import chain, repeat
 
 import numpy as np
@@ -61,7 +63,7 @@ def _offer_insert_sql(conn: Connection) -> str:
 # stored as the JSON text they were sent as (SQLite keeps a number's text), and the numbers stored as
 # SQL values are parsed from orjson's shortest round-trip text, which SQLite reads back to the same
 # double (tests/store/test_offer_writer.py compares the rows with the executemany's, bit for bit).
-_SQLITE_JSON_INSERT = (
+SQLITE_JSON_INSERT = (
     f"INSERT INTO offers ({', '.join(_OFFER_COLUMNS)}) "
     "WITH r(k, v) AS MATERIALIZED (SELECT key, value FROM json_each(?1)), "
     "b(k, n_actions, policy_version, created_at, feature_names) AS MATERIALIZED "
@@ -74,6 +76,25 @@ _SQLITE_JSON_INSERT = (
 
 #: whether the SQLite linked has the ``->``/``->>`` operators the JSON insert uses (3.38 and later)
 _SQLITE_JSON_OPERATORS = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
+@lru_cache(maxsize=1)
+def sqlite_json_insert_available() -> bool:
+    """Whether the SQLite linked runs :data:`SQLITE_JSON_INSERT` (3.38 or later, with its JSON
+    functions)."""
+    if not _SQLITE_JSON_OPERATORS:
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            return bool(conn.execute("SELECT json_array(1, 2) ->> 1").fetchone() == (2,))
+    except sqlite3.Error:
+        return False
+
+
+def sqlite_documents(batch: OfferBatch, now: datetime | None = None) -> tuple[str, str, str]:
+    """The three documents of :data:`SQLITE_JSON_INSERT` for ``batch`` (its ``created_at``, or
+    ``now``, default the current time), as the offer journal keeps them."""
+    return _sqlite_documents([batch], [None], now if now is not None else utcnow())
 
 
 def _keep_first(batches: Sequence[OfferBatch]) -> list[BoolArray | None]:
@@ -90,7 +111,7 @@ def _keep_first(batches: Sequence[OfferBatch]) -> list[BoolArray | None]:
 def _sqlite_documents(
     batches: Sequence[OfferBatch], keep: Sequence[BoolArray | None], now: datetime
 ) -> tuple[str, str, str]:
-    """The three JSON documents of :data:`_SQLITE_JSON_INSERT` for the kept offers of ``batches``.
+    """The three JSON documents of :data:`SQLITE_JSON_INSERT` for the kept offers of ``batches``.
 
     Python builds no row itself: the columns are converted by numpy and zipped by C code, and the
     features (most of the document) are serialised by orjson straight from the arrays.
@@ -128,7 +149,7 @@ def write_offer_batches(conn: Connection, batches: Sequence[OfferBatch]) -> list
     """Insert the batches' offers not stored before, in one statement; count per batch.
 
     On SQLite the group travels as JSON documents unpacked by one ``INSERT ... SELECT`` (see
-    :data:`_SQLITE_JSON_INSERT`); on PostgreSQL, and on an SQLite built without its JSON functions,
+    :data:`SQLITE_JSON_INSERT`); on PostgreSQL, and on an SQLite built without its JSON functions,
     as rows of the driver's own ``executemany``. Both skip SQLAlchemy's per-value processing (the hot
     path of every request) and store what SQLAlchemy would: JSON text for features and names, times
     as SQLAlchemy stores them (text on SQLite), NULL for an unknown (NaN) cost.
@@ -160,7 +181,7 @@ def write_offer_batches(conn: Connection, batches: Sequence[OfferBatch]) -> list
             try:
                 if not _SQLITE_JSON_OPERATORS:
                     raise sqlite3.OperationalError("no json ->> operators before SQLite 3.38")
-                cursor.execute(_SQLITE_JSON_INSERT, _sqlite_documents(batches, keep, now))
+                cursor.execute(SQLITE_JSON_INSERT, _sqlite_documents(batches, keep, now))
             except sqlite3.OperationalError as err:  # an SQLite built without its JSON functions
                 if "json" not in str(err):
                     raise

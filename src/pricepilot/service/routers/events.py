@@ -23,4 +23,6 @@ async def post_events(request: Request, services: ServicesDep, _key: EventsKey) 
     422 naming its ``offer_id``."""
     s = services
     raw = await request.body()
-    return json_response(await run_in_threadpool(ingest_body, raw, s.engine, s.state, s.settings, s.metrics))
+    return json_response(
+        await run_in_threadpool(ingest_body, raw, s.engine, s.state, s.settings, s.metrics, s.offers.journal)
+    )
