@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,40 @@ def test_satisfaction_term_rewards_paying_under_the_reference() -> None:
     np.testing.assert_allclose(value, [[8.0 + 2.0 + 0.5 * 2.0, 12.0 + 2.0]])
     with pytest.raises(ValueError, match="needs reference_prices"):
         objective.value_if_bought(np.array([[8.0]]), np.array([5.0]))
+
+
+def test_context_batch_keeps_float64_and_int64_arrays_and_converts_the_rest() -> None:
+    ctx = _context()
+    again = dataclasses.replace(ctx)
+    for name in (
+        "features",
+        "prices",
+        "value_if_bought",
+        "list_prices",
+        "unit_costs",
+        "item_ids",
+        "visitor_ids",
+    ):
+        assert getattr(again, name) is getattr(ctx, name)
+    converted = dataclasses.replace(
+        ctx,
+        features=ctx.features.astype(np.float32),
+        prices=ctx.prices.tolist(),
+        unit_costs=ctx.unit_costs.astype(">f8"),
+        item_ids=ctx.item_ids.astype(np.int32),
+        visitor_ids=ctx.visitor_ids.tolist(),
+    )
+    for name in ("features", "prices", "value_if_bought", "list_prices", "unit_costs"):
+        value = getattr(converted, name)
+        assert type(value) is np.ndarray
+        assert value.dtype == np.float64
+        np.testing.assert_array_equal(value, getattr(ctx, name))
+    for name in ("item_ids", "visitor_ids"):
+        assert getattr(converted, name).dtype == np.int64
+        np.testing.assert_array_equal(getattr(converted, name), getattr(ctx, name))
+    with pytest.raises(ValueError, match="item_ids must hold integers, got dtype float64"):
+        dataclasses.replace(ctx, item_ids=ctx.item_ids.astype(np.float64))
+    with pytest.raises(ValueError, match=r"unit_costs has 2 rows, expected 3 \(one per context\)"):
+        dataclasses.replace(ctx, unit_costs=ctx.unit_costs[:2])
+    with pytest.raises(ValueError, match=r"features must have 2 dimension\(s\), got shape \(3,\)"):
+        dataclasses.replace(ctx, features=ctx.features[:, 0])

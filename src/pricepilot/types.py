@@ -17,6 +17,9 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 
+_F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
+
+
 def _as_float(name: str, value: ArrayLike, ndim: int) -> FloatArray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim != ndim:
@@ -217,6 +220,8 @@ class ContextBatch:
     visitor_ids: IntArray
 
     def __post_init__(self) -> None:
+        if self._as_checked():
+            return
         feats = _as_float("features", self.features, 2)
         n = feats.shape[0]
         if len(self.feature_names) != feats.shape[1]:
@@ -238,6 +243,28 @@ class ContextBatch:
             _check_rows(name, ids, n)
             object.__setattr__(self, name, ids)
         object.__setattr__(self, "features", feats)
+
+    def _as_checked(self) -> bool:
+        """Whether every array already is what ``__post_init__``'s checks leave (a plain ndarray of
+        float64 or int64, of the right shape), so that they would neither convert nor refuse one: the
+        usual case, checked at a fraction of their cost."""
+        feats = self.features
+        if type(feats) is not np.ndarray or feats.dtype is not _F64 or feats.ndim != 2:
+            return False
+        n, d = feats.shape
+        by_row, rows = (n, self.ladder.n_actions), (n,)
+        expected = (
+            (self.prices, _F64, by_row),
+            (self.value_if_bought, _F64, by_row),
+            (self.list_prices, _F64, rows),
+            (self.unit_costs, _F64, rows),
+            (self.item_ids, _I64, rows),
+            (self.visitor_ids, _I64, rows),
+        )
+        for arr, dtype, shape in expected:
+            if type(arr) is not np.ndarray or arr.dtype is not dtype or arr.shape != shape:
+                return False
+        return bool(len(self.feature_names) == d)
 
     @property
     def n(self) -> int:

@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import minimize
 
 import pricepilot as pp
-from pricepilot.policies.logistic import LogisticTSConfig, laplace_update
+from pricepilot.policies.logistic import LogisticTS, LogisticTSConfig, _sigmoid, laplace_update
 
 
 def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,3 +96,70 @@ def test_purchase_probabilities_of_an_unfitted_policy_is_the_prior() -> None:
     contexts = market.observe(5).context
     np.testing.assert_array_equal(policy.purchase_probabilities_of(contexts), 0.5)  # type: ignore[attr-defined]
     assert policy.mean_.size == 0  # type: ignore[attr-defined]  # asking did not fit anything
+
+
+def _random_contexts(
+    ladder: pp.types.PriceLadder, n: int, d: int, seed: int, ties: bool
+) -> pp.types.ContextBatch:
+    rng = np.random.default_rng(seed)
+    list_prices = rng.uniform(5.0, 50.0, n)
+    prices = ladder.prices(list_prices)
+    value = prices - rng.uniform(0.0, 20.0, n)[:, None]
+    if ties and n:
+        value[0] = 0.0  # every action ties on the first row's every draw
+        value[n // 2] = np.nan  # and no action is best on another's
+    return pp.types.ContextBatch(
+        features=rng.standard_normal((n, d)),
+        feature_names=tuple(f"x{j}" for j in range(d)),
+        ladder=ladder,
+        prices=prices,
+        value_if_bought=value,
+        list_prices=list_prices,
+        unit_costs=rng.uniform(0.0, 5.0, n),
+        item_ids=np.arange(n),
+        visitor_ids=np.arange(n),
+    )
+
+
+def _plain_action_probabilities(policy: LogisticTS, contexts: pp.types.ContextBatch) -> np.ndarray:
+    """The share of winning draws as first written: argmax over the actions of ``(n, m, k)`` scores."""
+    z = np.column_stack([np.ones(contexts.n), contexts.features])
+    visit, coupon = policy._posterior_draws()
+    m, k = coupon.size, policy.n_actions
+    log_factors, is_coupon = np.log(policy.ladder.factors), policy.ladder.is_coupon.astype(np.float64)
+    both = z @ visit
+    logit = both[:, :m, None] + both[:, m:, None] * log_factors
+    if is_coupon.any():
+        logit = logit + coupon[None, :, None] * is_coupon
+    winners = np.argmax(contexts.value_if_bought[:, None, :] / (1.0 + np.exp(-logit)), axis=2)
+    counts = np.array([np.bincount(row, minlength=k) for row in winners]).reshape(contexts.n, k)
+    floor = 0.5 / k
+    return (counts + floor) / (m + k * floor)
+
+
+@pytest.mark.parametrize("coupons", [(), (0.1, 0.25)])
+@pytest.mark.parametrize("n", [0, 1, 3, 20])
+def test_probabilities_are_bit_for_bit_the_plain_computation(coupons: tuple[float, ...], n: int) -> None:
+    ladder = pp.types.PriceLadder.linear(coupons=coupons)
+    for seed in range(6):
+        policy = LogisticTS(ladder, LogisticTSConfig(posterior_draws=8 + 50 * seed), seed=seed)
+        contexts = _random_contexts(ladder, n, 5, seed, ties=seed % 3 == 2)
+        policy.action_probabilities(contexts)  # sizes the model
+        rng = np.random.default_rng(seed)
+        policy.mean_ = rng.normal(0.0, 1.0, policy.mean_.size)
+        policy.chol_ = np.tril(rng.normal(0.0, 0.3, policy.chol_.shape))
+        policy._draws = None
+        got = policy.action_probabilities(contexts)
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, _plain_action_probabilities(policy, contexts), strict=True)
+        # the posterior mean's P(buy), as purchase_probabilities gives it for one weight vector
+        mean = policy.mean_[None, :]
+        expected = policy.purchase_probabilities(contexts, mean)[:, 0, :]
+        np.testing.assert_array_equal(policy.purchase_probabilities_of(contexts), expected, strict=True)
+        z = np.column_stack([np.ones(n), contexts.features])
+        p = z.shape[1]
+        both = z @ np.hstack([mean[:, :p].T, mean[:, p : 2 * p].T])
+        logit = both[:, :1, None] + both[:, 1:, None] * np.log(ladder.factors)
+        if coupons:
+            logit = logit + mean[:, 2 * p][None, :, None] * ladder.is_coupon
+        np.testing.assert_array_equal(expected, _sigmoid(logit)[:, 0, :], strict=True)

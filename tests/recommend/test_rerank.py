@@ -4,12 +4,14 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 from pricepilot.recommend.rerank import (
     RerankConfig,
     blend_scores,
     expected_objective,
     normalise_rows,
+    rank_checked,
     rerank,
 )
 
@@ -120,3 +122,55 @@ def test_config_rejects_bad_values() -> None:
         RerankConfig(objective="clicks")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="normalisation must be"):
         RerankConfig(normalisation="z")  # type: ignore[arg-type]
+
+
+def _plain_normalise(scores: np.ndarray, how: str) -> np.ndarray:
+    """normalise_rows as first written, masking every row."""
+    if how == "rank":
+        if scores.shape[1] == 1:
+            return np.zeros_like(scores)
+        return np.asarray((rankdata(scores, axis=1) - 1.0) / (scores.shape[1] - 1))
+    low = scores.min(axis=1, keepdims=True)
+    span = scores.max(axis=1, keepdims=True) - low
+    return np.where(span > 0, (scores - low) / np.where(span > 0, span, 1.0), 0.0)
+
+
+def _plain_rank(
+    relevance: np.ndarray, objective: np.ndarray, config: RerankConfig, k: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """rank_checked as first written: three sort keys, every row normalised on its own."""
+    how, w = config.normalisation, config.blend
+    rel, obj = _plain_normalise(relevance, how), _plain_normalise(objective, how)
+    blended = rel if w == 0.0 else obj if w == 1.0 else (1.0 - w) * rel + w * obj
+    c = relevance.shape[1]
+    cols = np.broadcast_to(np.arange(c), relevance.shape)
+    order = np.lexsort((cols, -relevance, -blended), axis=1)[:, : c if k is None else k]
+    return order.astype(np.int64), np.take_along_axis(blended, order, axis=1)
+
+
+@pytest.mark.parametrize("how", ["minmax", "rank"])
+@pytest.mark.parametrize("blend", [0.0, 0.3, 1.0])
+def test_rank_checked_is_bit_for_bit_the_plain_computation(how: str, blend: float) -> None:
+    rng = np.random.default_rng(7)
+    config = RerankConfig(blend=blend, normalisation=how)  # type: ignore[arg-type]
+    for r, c in itertools.product([0, 1, 3, 8], [1, 2, 10]):
+        relevance = rng.normal(size=(r, c))
+        objective = rng.uniform(0.0, 5.0, size=(r, c))
+        if r:
+            relevance[0] = relevance[0, 0]  # a constant row: ties everywhere, nothing to scale
+            objective[-1, : c // 2] = objective[-1, -1]  # ties in the objective
+        shared = np.broadcast_to(1.0 - np.arange(c) / c, (r, c))  # the service's relevance
+        for rel in (relevance, shared, np.round(relevance, 1)):
+            for k in (None, c, max(c // 2, 1)):
+                got, expected = (
+                    rank_checked(rel, objective, config, k),
+                    _plain_rank(rel, objective, config, k),
+                )
+                np.testing.assert_array_equal(got[0], expected[0], strict=True)
+                np.testing.assert_array_equal(got[1], expected[1], strict=True)
+        for scores in (np.vstack([relevance, [np.nan] * c, objective]), relevance):
+            np.testing.assert_array_equal(
+                normalise_rows(scores, how),  # type: ignore[arg-type]
+                _plain_normalise(scores, how),
+                strict=True,
+            )

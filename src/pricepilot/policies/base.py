@@ -167,9 +167,9 @@ class PolicyBase:
 
 def sample_rows(probs: FloatArray, rng: np.random.Generator) -> IntArray:
     """Draw one column index per row of a row-stochastic matrix ``probs`` (n, k) by inversion."""
-    cdf = probs.cumsum(axis=1)
+    cdf = np.add.accumulate(probs, axis=1)  # cumsum, and sum below, as the ufuncs' own C calls
     u = rng.random(probs.shape[0]) * cdf[:, -1]
-    actions = (cdf < u[:, None]).sum(axis=1)
+    actions = np.add.reduce(cdf < u[:, None], axis=1, dtype=np.int64)
     return cast(IntArray, np.minimum(actions, probs.shape[1] - 1))
 
 

@@ -98,6 +98,7 @@ class LogisticTS(PolicyBase):
         super().__init__(ladder, config, seed)
         self._log_factors = np.log(ladder.factors)
         self._coupon = ladder.is_coupon.astype(np.float64)
+        self._has_coupon = bool(self._coupon.any())
         self.mean_: FloatArray = np.zeros(0)
         self.precision_: FloatArray = np.zeros((0, 0))
         self.chol_: FloatArray = np.zeros((0, 0))
@@ -176,15 +177,27 @@ class LogisticTS(PolicyBase):
                 f"{self.name} was fitted on {(self.mean_.size - 1) // 2} features, got {z.shape[1]}"
             )
         mean = self.mean_ if self.mean_.size else np.zeros(dim)
-        return self.purchase_probabilities(contexts, mean[None, :])[:, 0, :]
+        # purchase_probabilities of the one weight vector ``mean``, without building the visit twice
+        p = z.shape[1]
+        visit = np.ascontiguousarray(mean[: 2 * p].reshape(2, p).T)
+        return self._probabilities(z, visit, mean[2 * p :])[:, 0, :]
 
     def _probabilities(self, z: FloatArray, visit: FloatArray, coupon: FloatArray) -> FloatArray:
+        """P(buy) of every action for visit features ``z`` (n, p) under ``m`` weight vectors, given as
+        visit weights (p, 2 * m) (levels, then slopes) and coupon weights (m,): shape (n, m, n_actions).
+        """
         m = coupon.size
         both = z @ visit
-        logit = both[:, :m, None] + both[:, m:, None] * self._log_factors
-        if self._coupon.any():
-            logit = logit + coupon[None, :, None] * self._coupon
-        return _sigmoid(logit)
+        logit = both[:, m:, None] * self._log_factors
+        logit += both[:, :m, None]
+        if self._has_coupon:
+            logit += coupon[None, :, None] * self._coupon
+        # _sigmoid, in place: 0.5 * (1 + tanh(0.5 * logit))
+        logit *= 0.5
+        np.tanh(logit, out=logit)
+        logit += 1.0
+        logit *= 0.5
+        return logit
 
     def action_probabilities(self, contexts: ContextBatch) -> FloatArray:
         """Share of the kept posterior draws under which each action is best, shape (n, n_actions).
@@ -195,17 +208,52 @@ class LogisticTS(PolicyBase):
         z = self._visit(contexts)
         self._ensure(z.shape[1])
         visit, coupon = self._posterior_draws()
-        m, k = coupon.size, self.n_actions
+        m, k, n = coupon.size, self.n_actions, contexts.n
         both = z @ visit
+        counts = self._win_counts(both, coupon, contexts.value_if_bought)
+        floor = 0.5 / k
+        out = np.empty((n, k))
+        np.add(counts.T, floor, out=out)
+        out /= m + k * floor
+        return out
+
+    def _win_counts(self, both: FloatArray, coupon: FloatArray, value: FloatArray) -> FloatArray:
+        """How many of the ``m`` draws each action wins for each visit, shape (n_actions, n), from the
+        draws' levels and slopes ``both`` (n, 2 * m), coupon weights (m,) and ``value_if_bought``
+        (n, n_actions). An action wins a draw when ``value / (1 + exp(-logit))`` is largest there (the
+        first such action on a tie).
+
+        Computed action-major, shape (n_actions, n, m), so every step runs on whole contiguous
+        arrays: the values are those of :meth:`_win_counts_plain`, operation for operation (negating
+        first is exact). A tie or a NaN, which this counting cannot split as ``argmax`` does, sends
+        the batch to :meth:`_win_counts_plain`.
+        """
+        n, m, k = both.shape[0], coupon.size, self.n_actions
+        level, slope = both.reshape(n, 2, m).transpose(1, 0, 2).copy()  # each (n, m), contiguous
+        neg = np.multiply.outer(-self._log_factors, slope)  # -(logit), action-major
+        neg -= level
+        if self._has_coupon:
+            neg -= self._coupon[:, None, None] * coupon
+        np.exp(neg, out=neg)
+        neg += 1.0
+        score = np.divide(value.T[:, :, None], neg, out=neg)
+        best = np.maximum.reduce(score, axis=0)
+        won = np.equal(score, best, out=score)  # 1.0 where the action's score is the draw's best
+        counts = (won.reshape(k * n, m) @ np.ones(m)).reshape(k, n)  # sums of 0s and 1s: exact
+        if np.add.reduce(counts, axis=None) != n * m or np.isnan(best).any():
+            return self._win_counts_plain(both, coupon, value)
+        return counts
+
+    def _win_counts_plain(self, both: FloatArray, coupon: FloatArray, value: FloatArray) -> FloatArray:
+        """:meth:`_win_counts` by ``argmax`` over the actions, shape (n_actions, n)."""
+        n, m, k = both.shape[0], coupon.size, self.n_actions
         logit = both[:, :m, None] + both[:, m:, None] * self._log_factors
-        if self._coupon.any():
+        if self._has_coupon:
             logit += coupon[None, :, None] * self._coupon
         # value * sigmoid(logit) = value / (1 + exp(-logit)), computed in place
         np.negative(logit, out=logit)
         np.exp(logit, out=logit)
         logit += 1.0
-        winners = np.argmax(contexts.value_if_bought[:, None, :] / logit, axis=2)  # (n, m)
-        flat = (winners + (np.arange(contexts.n) * k)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=contexts.n * k).reshape(contexts.n, k)
-        floor = 0.5 / k
-        return np.asarray((counts + floor) / (m + k * floor), dtype=np.float64)
+        winners = np.argmax(value[:, None, :] / logit, axis=2)  # (n, m)
+        flat = (winners + (np.arange(n) * k)[:, None]).ravel()
+        return np.bincount(flat, minlength=n * k).reshape(n, k).T.astype(np.float64)

@@ -97,8 +97,11 @@ def normalise_rows(scores: FloatArray, how: Normalisation = "minmax") -> FloatAr
         return np.asarray((rankdata(scores, axis=1) - 1.0) / (scores.shape[1] - 1), dtype=np.float64)
     if how != "minmax":
         raise ValueError(f"normalisation must be 'minmax' or 'rank', got {how!r}")
-    low = scores.min(axis=1, keepdims=True)
-    span = scores.max(axis=1, keepdims=True) - low
+    # the ufuncs' own reductions: a small batch's cost is numpy's per-call overhead, not its rows
+    low = np.minimum.reduce(scores, axis=1, keepdims=True)
+    span = np.maximum.reduce(scores, axis=1, keepdims=True) - low
+    if span.size and np.minimum.reduce(span, axis=None) > 0.0:  # usual: no constant (nor NaN) row
+        return np.asarray((scores - low) / span, dtype=np.float64)
     return np.where(span > 0, (scores - low) / np.where(span > 0, span, 1.0), 0.0)
 
 
@@ -115,7 +118,10 @@ def _blend(rel: FloatArray, obj: FloatArray, config: RerankConfig) -> FloatArray
         return normalise_rows(rel, how)
     if w == 1.0:
         return normalise_rows(obj, how)
-    return (1.0 - w) * normalise_rows(rel, how) + w * normalise_rows(obj, how)
+    # rows of relevance that are one row broadcast (stride 0, as the service's are) are normalised
+    # once: each row is normalised alone, and the sum broadcasts that row back over all of them
+    shared = rel[:1] if rel.strides[0] == 0 else rel
+    return (1.0 - w) * normalise_rows(shared, how) + w * normalise_rows(obj, how)
 
 
 def rerank(
@@ -162,7 +168,8 @@ def rank_checked(
     in 1..c. For a caller that built them itself (the service's hot path); nothing is checked here.
     Ties go to relevance, then to the candidates' order."""
     blended = _blend(relevance, objective, config)
-    c = relevance.shape[1]
-    cols = np.broadcast_to(np.arange(c), relevance.shape)
-    order = np.lexsort((cols, -relevance, -blended), axis=1)[:, : c if k is None else k]
-    return order.astype(np.int64), np.take_along_axis(blended, order, axis=1)
+    r, c = relevance.shape
+    # lexsort is stable and the candidates' own order is where it starts, so ties already go to the
+    # lower column without a key of columns
+    order = np.lexsort((-relevance, -blended), axis=1)[:, : c if k is None else k].astype(np.int64)
+    return order, blended[np.arange(r)[:, None], order]

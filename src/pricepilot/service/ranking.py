@@ -6,6 +6,8 @@ guarded or logged.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from pricepilot.recommend.rerank import RerankConfig, rank_checked
@@ -37,9 +39,16 @@ def rank_offers(
     if purchase is None or config.blend == 0.0:
         scores = (n - 1 - positions) / max(n - 1, 1)
         return np.tile(positions, (r, 1)), np.tile(scores, (r, 1))
-    relevance = np.broadcast_to(1.0 - positions / n, (r, n))
+    relevance = _relevance(r, n)
     gain = prices - unit_costs if config.objective == "profit" else prices
     return rank_checked(relevance, purchase * gain, config)  # the service's own, finite arrays
+
+
+@lru_cache(maxsize=256)
+def _relevance(r: int, n: int) -> FloatArray:
+    """The relevance of ``r`` requests' ``n`` candidates each, ``1 - i / n`` for the ``i``-th: one
+    read-only row broadcast to shape (r, n), built once per shape."""
+    return np.broadcast_to(1.0 - np.arange(n, dtype=np.int64) / n, (r, n))
 
 
 def rank_requests(

@@ -118,10 +118,13 @@ class OfferBatch:
 
     def __post_init__(self) -> None:
         n = len(self.offer_ids)
-        bad_id = [i for i in self.offer_ids if not isinstance(i, str) or not 0 < len(i) <= 128]
-        if bad_id:
-            raise StoreError(f"offer_id must be a string of 1 to 128 characters, got {bad_id[0]!r}")
-        if len(set(self.offer_ids)) != n:
+        ids = self.offer_ids
+        lengths = list(map(len, ids)) if set(map(type, ids)) <= {str} else None  # the usual case
+        if lengths is None or (n and not 0 < min(lengths) <= max(lengths) <= 128):
+            bad_id = [i for i in ids if not isinstance(i, str) or not 0 < len(i) <= 128]
+            if bad_id:
+                raise StoreError(f"offer_id must be a string of 1 to 128 characters, got {bad_id[0]!r}")
+        if len(set(ids)) != n:
             raise StoreError("offer ids repeat within the batch")
         if self.features.shape != (n, len(self.feature_names)):
             raise StoreError(
@@ -137,10 +140,34 @@ class OfferBatch:
             "unit_costs",
             "propensities",
         ):
-            shape = np.shape(getattr(self, name))
+            value = getattr(self, name)
+            shape = value.shape if isinstance(value, np.ndarray) else np.shape(value)
             if shape != (n,):
                 raise StoreError(f"{name} of shape {shape}, expected ({n},)")
+        if n and not self._plainly_valid():
+            self._check_values()
+        if not self.policy_version:
+            raise StoreError("policy_version is empty")
+        if self.created_at is not None and self.created_at.tzinfo is None:
+            raise StoreError(f"created_at {self.created_at} has no timezone")
 
+    def _plainly_valid(self) -> bool:
+        """Whether every value passes :meth:`_check_values`, from a few whole-array reductions (a
+        batch's cost is numpy's per-call overhead, not its rows); when not, :meth:`_check_values`
+        finds the offer to name."""
+        lowest, highest = np.minimum.reduce, np.maximum.reduce
+        p, price, list_price = self.propensities, self.prices, self.list_prices
+        return bool(
+            np.isfinite(self.features).all()
+            and 0 <= lowest(self.actions) <= highest(self.actions) < self.n_actions
+            and 0 < lowest(p) <= highest(p) <= 1  # NaN compares False
+            and 0 <= lowest(price) <= highest(price) < math.inf
+            and 0 < lowest(list_price) <= highest(list_price) < math.inf
+            and not np.isinf(self.unit_costs).any()
+        )
+
+    def _check_values(self) -> None:
+        """A :class:`StoreError` naming the first offer whose value is out of range."""
         p, price, list_price = self.propensities, self.prices, self.list_prices
         checks = (
             (np.isfinite(self.features).all(axis=1), "features must be finite numbers"),
@@ -156,10 +183,6 @@ class OfferBatch:
         for ok, what in checks:
             if not ok.all():
                 raise StoreError(f"offer {self.offer_ids[int(np.argmin(ok))]!r}: {what}")
-        if not self.policy_version:
-            raise StoreError("policy_version is empty")
-        if self.created_at is not None and self.created_at.tzinfo is None:
-            raise StoreError(f"created_at {self.created_at} has no timezone")
 
     @property
     def n(self) -> int:
