@@ -436,6 +436,30 @@ def reference_apply(
     }
 
 
+def reference_explain(prices: np.ndarray, flags: np.ndarray, binding: np.ndarray) -> list[str]:
+    """explain's lines built row by row, with no cache of the texts."""
+    texts = {
+        Intervention.FLOOR: "raised to the cost floor (unit cost plus minimum margin)",
+        Intervention.MAX_DISCOUNT: "raised to the largest discount allowed off the list price",
+        Intervention.CEILING: "lowered to the price ceiling",
+        Intervention.DAILY_CHANGE: "held within the largest daily change from the item's last price",
+    }
+    lines = []
+    for price, flag, rule in zip(prices.tolist(), flags.tolist(), binding.tolist(), strict=True):
+        if flag & Intervention.OPT_OUT:
+            text = f"{price:.2f}: non-personalised price: the visitor opted out of personalisation"
+        elif flag & Intervention.NO_ALLOWED_ACTION:
+            text = f"{price:.2f}: non-personalised price: no ladder price satisfied every guardrail"
+        else:
+            text = f"{price:.2f}: price chosen by the policy"
+        if rule:
+            text += f", {texts[Intervention(rule)]}"
+        if flag & Intervention.CONFLICT:
+            text += " (rules conflicted; the weaker one gave way)"
+        lines.append(text)
+    return lines
+
+
 def assert_same_bits(got: np.ndarray, want: np.ndarray, what: str) -> None:
     assert got.dtype == want.dtype, what
     np.testing.assert_array_equal(got, want, err_msg=what)  # NaN where NaN, else equal
@@ -496,6 +520,7 @@ def test_apply_and_lookups_match_the_plain_reference(seed: int) -> None:
             got = guard.apply(contexts, decision, when, out, probabilities=probs, record=False)
             for name, value in want.items():
                 assert_same_bits(getattr(got, name), value, f"{name} on day {when}")
+            assert explain(got) == reference_explain(want["prices"], want["interventions"], want["binding"])
             queried = np.append(items, 99)
             last, lowest = guard.history.last_and_lowest(queried, when, window, np.full(n + 1, -1.0))
             for j, item in enumerate(queried.tolist()):
@@ -512,3 +537,54 @@ def test_apply_and_lookups_match_the_plain_reference(seed: int) -> None:
         if rng.random() < 0.3:  # new rules for the same guardrails
             rules = {"max_discount": 0.3, "max_daily_change": float(rng.choice([0.1, np.inf]))}
             guard.config = GuardrailConfig(min_margin=0.2, reference_window_days=window, **rules)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_record_of_repeated_items_matches_the_plain_reference(seed: int) -> None:
+    # record takes a dict for a few dozen rows and numpy beyond (or where a price is zero): both must
+    # keep, per item, the lowest and the last price of the batch. A batch of items all recorded that
+    # day already takes a shortcut, which must leave the same history as the full path (taken by a
+    # history that does not vouch for its invariants).
+    rng = np.random.default_rng(seed)
+    history, full = PriceHistory(keep_days=4), PriceHistory(keep_days=4)
+    full.consistent_ = False
+    day = 0
+    for _ in range(5):
+        day += int(rng.integers(0, 2))
+        n = int(rng.choice([1, 5, 20, 32, 33, 60]))
+        items = rng.integers(0, int(rng.choice([3, 10, 50])), n)
+        prices = np.round(rng.uniform(0.0, 3.0, n), 1)  # ties, and now and then a zero
+        if rng.random() < 0.3:
+            prices[rng.integers(0, n)] = -0.0
+        before = history.to_dict()
+        history.record(items, prices, day)
+        full.record(items, prices, day)
+        assert history.to_dict() == full.to_dict()
+        for item in np.unique(items).tolist():
+            mine = prices[items == item]
+            want_low = np.minimum.reduce(mine)
+            if before["ids"].count(item):  # an earlier batch of the same day: the lowest of both
+                r = before["ids"].index(item)
+                j = day % history.keep_days
+                if before["days"][r][j] == day:
+                    want_low = np.minimum(before["lowest"][r][j], want_low)
+            r, j = int(np.searchsorted(history.ids_, item)), day % history.keep_days
+            assert history.days_[r, j] == day
+            assert_same_bits(history.lowest_[r, j : j + 1], np.array([want_low]), "lowest")
+            assert_same_bits(history.last_[r, j : j + 1], mine[-1:], "last")
+            assert_same_bits(history.latest_[r], np.array([float(day), mine[-1]]), "latest")
+
+
+def test_record_refuses_a_day_before_the_items_latest() -> None:
+    history = PriceHistory(keep_days=3)
+    history.record([4, 7], [10.0, 5.0], day=5)
+    with pytest.raises(
+        ValueError, match="item 7 already has prices for a day after 3; days must not go back"
+    ):
+        history.record([7, 2], [9.0, 1.0], day=3)
+    assert history.last_price(7, day=6) == 5.0  # nothing recorded for it
+    history.record([7, 4, 7], [8.0, 9.0, 6.0], day=5)  # the same day again: the lowest of the day is kept
+    assert history.lowest_price(7, day=6, window=3) == 5.0
+    assert history.last_price(7, day=6) == 6.0
+    assert history.last_price(4, day=6) == 9.0

@@ -20,12 +20,43 @@ def select(mask: BoolArray, a: ArrayLike, b: NDArray[Any]) -> NDArray[Any]:
 
 
 def _distinct(ids: IntArray) -> bool:
-    """Whether no id repeats in ``ids`` (shape (n,)): a set for a few, a sort for more (faster each)."""
-    if ids.size <= 32:
-        return len(set(ids.tolist())) == ids.size
+    """Whether no id repeats in ``ids`` (shape (n,)), by a sort."""
     ordered = ids.copy()
     ordered.sort()
     return not np.count_nonzero(ordered[1:] == ordered[:-1])
+
+
+def _per_item(ids: IntArray, served: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
+    """The distinct ``ids`` (in no set order), and the lowest and the last of ``served`` for each
+    (shapes (n,) in, (m,) out; ``served`` finite): ``ids, served, served`` when no id repeats.
+
+    A few dozen rows take a dict: numpy's sort and ``reduceat`` cost more in calls than the rows do.
+    """
+    if ids.size > 32:
+        if _distinct(ids):
+            return ids, served, served
+    else:
+        keys, prices = ids.tolist(), served.tolist()
+        latest = dict(zip(keys, prices, strict=True))  # the last price of each id, ids as first seen
+        m = len(latest)
+        if m == ids.size:
+            return ids, served, served
+        if 0.0 not in prices:  # (a zero might be -0.0: numpy's minimum decides which is lowest)
+            lowest = latest.copy()
+            for item, price in zip(keys, prices, strict=True):
+                if price < lowest[item]:
+                    lowest[item] = price
+            return (
+                np.fromiter(latest, np.int64, m),
+                np.fromiter(lowest.values(), np.float64, m),
+                np.fromiter(latest.values(), np.float64, m),
+            )
+    order = np.argsort(ids, kind="stable")  # equal ids keep their order: the last is the latest
+    ids, served = ids[order], served[order]
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    low = np.minimum.reduceat(served, starts)
+    last = served[np.append(starts[1:], ids.size) - 1]  # the last price of each item in the batch
+    return ids[starts], low, last
 
 
 def _filled(default: FloatArray | float, shape: tuple[int, ...]) -> FloatArray:
@@ -238,15 +269,7 @@ class PriceHistory:
             day != self._memo_key[0] or self.keep_days <= self._memo_key[1] or not self.consistent_
         ):
             self._memo_key = None  # these prices may change the answers kept (see _memo_for)
-        if _distinct(ids):  # each item once: its lowest and last price are the price
-            low = last = served
-        else:
-            order = np.argsort(ids, kind="stable")  # equal ids keep their order: the last is the latest
-            ids, served = ids[order], served[order]
-            starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-            low = np.minimum.reduceat(served, starts)
-            last = served[np.append(starts[1:], ids.size) - 1]  # the last price of each item in the batch
-            ids = ids[starts]
+        ids, low, last = _per_item(ids, served)  # each item once
         if self.ids_.size == 0:
             self._add_items(np.sort(ids))
             rows = self._rows(ids)[0]
@@ -257,27 +280,34 @@ class PriceHistory:
                 rows = self._rows(ids)[0]
         on_day = rows * 2  # flat positions of (row, 0) in latest_ and before_: the day; +1: the price
         on_price = on_day + 1
-        latest_day = self.latest_.take(on_day)
-        if np.count_nonzero(latest_day > day):
-            item = int(ids[latest_day > day].min())
-            raise ValueError(f"item {item} already has prices for a day after {day}; days must not go back")
-        moved = (latest_day >= 0) & (latest_day < day)  # the latest day becomes the day before
-        n_moved = np.count_nonzero(moved)
-        if n_moved == moved.size:
-            self.before_.put(on_day, latest_day)
-            self.before_.put(on_price, self.latest_.take(on_price))
-        elif n_moved:
-            self.before_[rows[moved]] = self.latest_[rows[moved]]
-        self.latest_.put(on_day, day)
-        self.latest_.put(on_price, last)
         at = rows * self.keep_days  # flat positions of (row, day % keep_days) in the ring's arrays
         at += day % self.keep_days
-        same = self.days_.take(at) == day  # the item already has prices for this day: keep the lowest
-        if np.count_nonzero(same):
-            low = select(same, np.minimum(self.lowest_.take(at), low), low)
+        latest_day = self.latest_.take(on_day)
+        if not self.consistent_ or np.count_nonzero(latest_day != day):
+            if np.count_nonzero(latest_day > day):
+                item = int(ids[latest_day > day].min())
+                raise ValueError(
+                    f"item {item} already has prices for a day after {day}; days must not go back"
+                )
+            moved = (latest_day >= 0) & (latest_day < day)  # the latest day becomes the day before
+            n_moved = np.count_nonzero(moved)
+            if n_moved == moved.size:
+                self.before_.put(on_day, latest_day)
+                self.before_.put(on_price, self.latest_.take(on_price))
+            elif n_moved:
+                self.before_[rows[moved]] = self.latest_[rows[moved]]
+            self.latest_.put(on_day, day)
+            same = self.days_.take(at) == day  # the item already has prices for this day: keep the lowest
+            if np.count_nonzero(same):
+                low = select(same, np.minimum(self.lowest_.take(at), low), low)
+            self.days_.put(at, day)
+        else:
+            # every item's latest day is this day, which the ring holds (see _follows_invariants): a
+            # service records the same day over and over. Keep the lowest of the day's prices.
+            low = np.minimum(self.lowest_.take(at), low)
+        self.latest_.put(on_price, last)
         self.lowest_.put(at, low)
         self.last_.put(at, last)
-        self.days_.put(at, day)
 
     def _add_items(self, new: IntArray) -> None:
         if new.size == 0:

@@ -170,25 +170,37 @@ _RULE_TEXT: dict[int, str] = {
 }
 
 
+def _reason(flags: int, rule: int) -> str:
+    """The text after the price in :func:`explain`'s line for a row with these flags and binding rule."""
+    if flags & _OPT_OUT:
+        text = "non-personalised price: the visitor opted out of personalisation"
+    elif flags & _NO_ACTION:
+        text = "non-personalised price: no ladder price satisfied every guardrail"
+    else:
+        text = "price chosen by the policy"
+    if rule:
+        text += f", {_RULE_TEXT[rule]}"
+    if flags & _CONFLICT:
+        text += " (rules conflicted; the weaker one gave way)"
+    return text
+
+
+# :func:`_reason` per (flags, rule) seen: a service explains the same few combinations over and over
+_REASONS: dict[tuple[int, int], str] = {}
+
+
 def explain(guarded: GuardedDecision) -> list[str]:
     """Per row, the main reason for the served price, as one short sentence ("why this price")."""
-    opt_out, none_allowed = int(Intervention.OPT_OUT), int(Intervention.NO_ALLOWED_ACTION)
-    conflict = int(Intervention.CONFLICT)
+    reasons = _REASONS
     lines = []
     rows = zip(guarded.prices.tolist(), guarded.interventions.tolist(), guarded.binding.tolist(), strict=True)
     for price, flags, rule in rows:  # plain ints: IntFlag objects per row cost more than the rest
-        if flags & opt_out:
-            head = "non-personalised price: the visitor opted out of personalisation"
-        elif flags & none_allowed:
-            head = "non-personalised price: no ladder price satisfied every guardrail"
-        else:
-            head = "price chosen by the policy"
-        text = f"{price:.2f}: {head}"
-        if rule:
-            text += f", {_RULE_TEXT[rule]}"
-        if flags & conflict:
-            text += " (rules conflicted; the weaker one gave way)"
-        lines.append(text)
+        reason = reasons.get((flags, rule))
+        if reason is None:
+            reason = _reason(flags, rule)
+            if len(reasons) < 1024:  # the combinations are few; odd input must not grow it forever
+                reasons[(flags, rule)] = reason
+        lines.append(f"{price:.2f}: {reason}")
     return lines
 
 
