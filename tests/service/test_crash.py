@@ -71,6 +71,16 @@ def _server(db_url: str, port: int, log: Path) -> Iterator[subprocess.Popen[byte
         proc.wait(timeout=30)
 
 
+def _migrated_with_keys(db_url: str, *scopes: list[str]) -> list[dict[str, str]]:
+    """Migrate the store at ``db_url`` and create one key per list of scopes: their request headers."""
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        return [{"Authorization": f"Bearer {create_key(engine, s)}"} for s in scopes]
+    finally:
+        engine.dispose()
+
+
 def _batch(i: int) -> dict[str, object]:
     return {
         "events": [
@@ -136,10 +146,7 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_event(
         if backend == "sqlite"
         else str(request.getfixturevalue("pg_url"))
     )
-    engine = make_engine(db_url)
-    upgrade(engine)
-    headers = {"Authorization": f"Bearer {create_key(engine, ['events'])}"}
-    engine.dispose()
+    (headers,) = _migrated_with_keys(db_url, ["events"])
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
@@ -216,11 +223,7 @@ def test_sigkill_while_serving_offers_loses_no_answered_offer(tmp_path: Path, im
     """On an SQLite file the offers are answered once in the worker's journal: killed with its importer
     or without, no answered offer is missing from the audit log once the server is back."""
     db_url = f"sqlite:///{tmp_path / 'crash.db'}"
-    engine = make_engine(db_url)
-    upgrade(engine)
-    admin = {"Authorization": f"Bearer {create_key(engine, ['admin'])}"}
-    headers = {"Authorization": f"Bearer {create_key(engine, ['offers', 'events'])}"}
-    engine.dispose()
+    admin, headers = _migrated_with_keys(db_url, ["admin"], ["offers", "events"])
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"

@@ -25,7 +25,6 @@ events route does before it refuses an outcome naming an offer it cannot find).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import subprocess
@@ -38,7 +37,7 @@ from typing import IO
 from sqlalchemy.engine import make_url
 
 from pricepilot.store import journal_import
-from pricepilot.store.offer_writer import SQLITE_JSON_INSERT, sqlite_json_insert_available
+from pricepilot.store.offer_writer import offer_insert_sql
 
 #: bytes after which a worker starts its journal's next segment (the importer deletes a segment
 #: once it is imported and the next one exists)
@@ -55,9 +54,9 @@ class JournalError(OSError):
 def journal_location(url: str) -> tuple[str, Path] | None:
     """The SQLite file of the store at ``url`` and the directory of its journals (beside it), or None
     for a store that has no file (in-memory SQLite; PostgreSQL, where offers are committed before
-    they are answered) or an SQLite without the JSON functions the import uses."""
+    they are answered), or on Windows (no ``flock``)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not sqlite_json_insert_available():
+    if sys.platform == "win32" or parsed.get_backend_name() != "sqlite":
         return None
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file:") or parsed.query.get("mode") == "memory":
@@ -72,6 +71,8 @@ def recover(database: str, directory: Path) -> int:
     to it."""
     if not directory.is_dir():
         return 0
+    import fcntl  # POSIX only: journal_location gives no journal elsewhere
+
     imported = 0
     conn = journal_import.connect(database)
     try:
@@ -82,7 +83,7 @@ def recover(database: str, directory: Path) -> int:
                     fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its worker (or its importer) is alive
-                for _ in journal_import.drain(conn, SQLITE_JSON_INSERT, directory, owner):
+                for _ in journal_import.drain(conn, offer_insert_sql(), directory, owner):
                     imported += 1
     finally:
         conn.close()
@@ -101,6 +102,8 @@ class OfferJournal:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"
+        import fcntl  # POSIX only: journal_location gives no journal elsewhere
+
         self._lock_fd = os.open(
             journal_import.lock_path(directory, self.owner), os.O_CREAT | os.O_RDWR, 0o644
         )
@@ -167,7 +170,7 @@ class OfferJournal:
         self._started_at = now
         argv = [sys.executable, journal_import.__file__, self.database, str(self.directory), self.owner]
         self._importer = subprocess.Popen(
-            [*argv, SQLITE_JSON_INSERT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+            [*argv, offer_insert_sql()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
         )
         self.importer_starts += 1
         threading.Thread(

@@ -10,11 +10,9 @@ re-takes it around every row); on PostgreSQL with the driver's ``executemany``.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from itertools import chain, repeat
 
 import numpy as np
@@ -44,12 +42,18 @@ _OFFER_COLUMNS = (  # the order of the parameters write_offer_batches builds
 assert set(_OFFER_COLUMNS) == {c.name for c in offers.columns}, "offers table and writer disagree"
 
 
-def _offer_insert_sql(conn: Connection) -> str:
-    """``INSERT ... ON CONFLICT (offer_id) DO NOTHING`` for the driver's own ``executemany``."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+def offer_insert_sql(mark: str = "?") -> str:
+    """``INSERT ... ON CONFLICT (offer_id) DO NOTHING`` of one offer, for a driver's own ``executemany``
+    with parameter marks ``mark`` (``?`` for sqlite3, ``%s`` for psycopg), the columns in the order
+    ``offer_id, visitor_id, item_id, features, feature_names, action, n_actions, price, list_price,
+    unit_cost, propensity, policy_version, created_at``."""
     names = ", ".join(_OFFER_COLUMNS)
     marks = ", ".join([mark] * len(_OFFER_COLUMNS))
     return f"INSERT INTO offers ({names}) VALUES ({marks}) ON CONFLICT (offer_id) DO NOTHING"
+
+
+def _offer_insert_sql(conn: Connection) -> str:
+    return offer_insert_sql("?" if conn.dialect.paramstyle == "qmark" else "%s")
 
 
 # The SQLite insert of a whole group, one statement and one step of the engine (Python's GIL is
@@ -76,19 +80,6 @@ SQLITE_JSON_INSERT = (
 
 #: whether the SQLite linked has the ``->``/``->>`` operators the JSON insert uses (3.38 and later)
 _SQLITE_JSON_OPERATORS = sqlite3.sqlite_version_info >= (3, 38, 0)
-
-
-@lru_cache(maxsize=1)
-def sqlite_json_insert_available() -> bool:
-    """Whether the SQLite linked runs :data:`SQLITE_JSON_INSERT` (3.38 or later, with its JSON
-    functions)."""
-    if not _SQLITE_JSON_OPERATORS:
-        return False
-    try:
-        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-            return bool(conn.execute("SELECT json_array(1, 2) ->> 1").fetchone() == (2,))
-    except sqlite3.Error:
-        return False
 
 
 def sqlite_documents(batch: OfferBatch, now: datetime | None = None) -> tuple[str, str, str]:
