@@ -35,7 +35,6 @@ import dataclasses  # noqa: E402
 import datetime as dt  # noqa: E402
 import http.client  # noqa: E402
 import itertools  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -62,6 +61,7 @@ from service_load import (  # noqa: E402
     prepare_store,
     process_cpu_seconds,
     serve,
+    write_record,
 )
 
 
@@ -329,9 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(_table([IngestResult(**r) for r in record["results"]]))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.json, record)
     return 0
 
 

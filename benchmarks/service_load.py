@@ -474,6 +474,13 @@ def run(duration: int, connections: int, seed: int = 0, rate: float = 0.0) -> di
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def write_record(path: Path | None, record: Mapping[str, Any]) -> None:
+    """Write a benchmark's JSON record to ``path`` (its folder made when missing); nothing when None."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per target")
@@ -498,9 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(_table([LoadResult(**r) for r in record["results"]]))
     print(f"/v1/offers throughput is {record['rps_ratio_to_empty']:.2f} x the empty route's")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.json, record)
     return 0
 
 

@@ -21,7 +21,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -38,7 +37,7 @@ from pricepilot.service.pricing import price_many  # noqa: E402
 from pricepilot.service.schemas import OfferRequest  # noqa: E402
 from pricepilot.service.state import LiveState  # noqa: E402
 from pricepilot.store import PolicyRegistry, make_engine  # noqa: E402
-from service_load import offer_bodies, prepare_store  # noqa: E402 (a script beside this one)
+from service_load import offer_bodies, prepare_store, write_record  # noqa: E402 (a script beside this one)
 
 
 def _live(db_url: str, name: str) -> tuple[LiveState, Settings]:
@@ -122,9 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['policy']:32s} {r['group_size']:5d} {r['median_us_per_request']:14.1f} "
             f"{r['p99_us_per_request']:11.1f}"
         )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args.json, record)
     return 0
 
 
