@@ -173,6 +173,19 @@ def test_short_path_requests_are_timed_under_the_route(
     assert served() == before + 3
 
 
+def test_the_offer_journal_is_watched_in_the_metrics(client: TestClient, keys: Keys) -> None:
+    """On an SQLite file the journal's import lag and importer starts are exported; it is level once
+    the answered offers are imported."""
+    assert client.post("/v1/offers", json=offer_request(), headers=keys.offers).status_code == 200
+    imported(client)
+    text = client.get("/metrics").text
+    if _app(client).state.services.offers.journal is None:  # PostgreSQL: committed before the answer
+        assert "pricepilot_offer_journal_lag_bytes" not in text
+        return
+    assert re.search(r"^pricepilot_offer_journal_lag_bytes 0\.0$", text, re.M)
+    assert re.search(r"^pricepilot_offer_journal_importer_starts 1\.0$", text, re.M)
+
+
 def test_a_failed_commit_is_a_500_and_no_success(
     client: TestClient, keys: Keys, routed: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -221,3 +221,24 @@ def test_a_killed_workers_offers_all_reach_the_store(tmp_path: Path, importer_to
             time.sleep(0.02)
     assert list(directory.iterdir()) == []
     assert len(_rows(url)) == 200 * N
+
+
+def test_the_lag_counts_what_is_appended_and_not_yet_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(6)
+    monkeypatch.setattr(journal_mod, "SEGMENT_BYTES", 4_000)
+    _, database, directory = _store(tmp_path)
+    journal = OfferJournal(database, directory)
+    start_importer = journal._ensure_importer
+    _no_importer(journal, monkeypatch)
+    frames = [encode_frame(docs) for docs in (sqlite_documents(_batch(rng, f"g{g}")) for g in range(12))]
+    for frame in frames:
+        journal.append(decode_frames(frame)[0][0])
+    assert journal.position[0] >= 2  # across segments
+    assert journal.lag_bytes == sum(len(f) for f in frames)
+    monkeypatch.setattr(journal, "_ensure_importer", start_importer)
+    start_importer()
+    assert journal.flush(30)
+    assert journal.lag_bytes == 0
+    assert journal.close()

@@ -161,6 +161,8 @@ def create_app(settings: Settings | None = None) -> Service:
         database, directory = where
         recover(database, directory)  # the offers of workers that were killed
         journal = OfferJournal(database, directory)
+        watched = journal
+        metrics.watch_journal(lambda: watched.lag_bytes, lambda: watched.importer_starts)
     batcher = Batcher(state, cfg, OfferLog(engine), metrics, journal)
     services = Services(cfg, engine, state, metrics, candidates, batcher)
 

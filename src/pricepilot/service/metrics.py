@@ -3,9 +3,10 @@ one process (tests, a restart in place) count apart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 
 
 @dataclass
@@ -37,6 +38,22 @@ class Metrics:
             registry=r,
         )
         self.events = Counter("pricepilot_events_stored", "Events stored (duplicates excluded).", registry=r)
+
+    def watch_journal(self, lag_bytes: Callable[[], float], importer_starts: Callable[[], float]) -> None:
+        """Export the offer journal's import lag (bytes answered and not yet in the store) and how many
+        times its importer was started (more than once: it stopped and was started again)."""
+        lag = Gauge(
+            "pricepilot_offer_journal_lag_bytes",
+            "Bytes of answered offers appended to this worker's journal and not yet imported into the store.",
+            registry=self.registry,
+        )
+        lag.set_function(lag_bytes)
+        starts = Gauge(
+            "pricepilot_offer_journal_importer_starts",
+            "Times this worker started its offer journal's importer (1 in a healthy worker).",
+            registry=self.registry,
+        )
+        starts.set_function(importer_starts)
 
     def render(self) -> bytes:
         """The text exposition format of every metric."""

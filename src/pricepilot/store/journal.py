@@ -111,6 +111,7 @@ class OfferJournal:
         self._seq = 0
         self._fd = self._open_segment(0)
         self._size = 0
+        self._finished: dict[int, int] = {}  # sizes of the segments before the current one
         self._progress = threading.Condition(threading.Lock())
         self._imported = (0, 0)  # the importer's last reported position
         self._importer: subprocess.Popen[bytes] | None = None
@@ -151,7 +152,19 @@ class OfferJournal:
     def _next_segment(self) -> None:
         fd = self._open_segment(self._seq + 1)
         os.close(self._fd)
+        self._finished[self._seq] = self._size
         self._fd, self._seq, self._size = fd, self._seq + 1, 0
+
+    @property
+    def lag_bytes(self) -> int:
+        """Bytes appended and not yet imported, as the importer last reported (0 when it is level)."""
+        seq, size = self.position
+        with self._progress:
+            done_seq, done = self._imported
+        if done_seq >= seq:
+            return max(0, size - done)
+        behind = self._finished.get(done_seq, done) - done
+        return behind + sum(self._finished.get(s, 0) for s in range(done_seq + 1, seq)) + size
 
     def _ensure_importer(self) -> None:
         importer = self._importer
