@@ -579,11 +579,15 @@ def test_record_of_repeated_items_matches_the_plain_reference(seed: int) -> None
 def test_record_refuses_a_day_before_the_items_latest() -> None:
     history = PriceHistory(keep_days=3)
     history.record([4, 7], [10.0, 5.0], day=5)
+    before = history.to_dict()
+    assert history.last_price(4, day=6) == 10.0  # fills the lookups' cache
     with pytest.raises(
         ValueError, match="item 7 already has prices for a day after 3; days must not go back"
     ):
         history.record([7, 2], [9.0, 1.0], day=3)
+    assert history.to_dict() == before  # nothing of the refused batch stays: not even item 2's row
     assert history.last_price(7, day=6) == 5.0  # nothing recorded for it
+    assert np.isnan(history.last_price(2, day=6))  # item 2: never priced
     history.record([7, 4, 7], [8.0, 9.0, 6.0], day=5)  # the same day again: the lowest of the day is kept
     assert history.lowest_price(7, day=6, window=3) == 5.0
     assert history.last_price(7, day=6) == 6.0

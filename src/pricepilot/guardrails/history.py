@@ -270,13 +270,16 @@ class PriceHistory:
         ):
             self._memo_key = None  # these prices may change the answers kept (see _memo_for)
         ids, low, last = _per_item(ids, served)  # each item once
+        added: IntArray | None = None  # items new to the history (taken out again if the day is refused)
         if self.ids_.size == 0:
-            self._add_items(np.sort(ids))
+            added = np.sort(ids)
+            self._add_items(added)
             rows = self._rows(ids)[0]
         else:
             rows, known = self._rows(ids)
             if np.count_nonzero(known) < known.size:
-                self._add_items(np.sort(ids[~known]))
+                added = np.sort(ids[~known])
+                self._add_items(added)
                 rows = self._rows(ids)[0]
         on_day = rows * 2  # flat positions of (row, 0) in latest_ and before_: the day; +1: the price
         on_price = on_day + 1
@@ -286,6 +289,8 @@ class PriceHistory:
         if not self.consistent_ or np.count_nonzero(latest_day != day):
             if np.count_nonzero(latest_day > day):
                 item = int(ids[latest_day > day].min())
+                if added is not None:  # nothing of a refused batch stays
+                    self._remove_items(added)
                 raise ValueError(
                     f"item {item} already has prices for a day after {day}; days must not go back"
                 )
@@ -324,6 +329,14 @@ class PriceHistory:
         if self._memo_key is not None:  # new items have no prices yet: nothing before any day
             self._memo = np.insert(self._memo, pos, np.nan, axis=1)
             self._memo_filled = np.insert(self._memo_filled, pos, True)
+
+    def _remove_items(self, gone: IntArray) -> None:
+        """Take out the rows of items ``gone`` (added by a :meth:`record` that was then refused)."""
+        pos = np.searchsorted(self.ids_, gone)
+        self.ids_ = np.delete(self.ids_, pos)
+        for name in ("days_", "lowest_", "last_", "latest_", "before_"):
+            setattr(self, name, np.delete(getattr(self, name), pos, axis=0))
+        self._memo_key = None  # the cached answers are rebuilt on the next lookup
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-ready dict of lists (for a store to persist); :meth:`from_dict` reads it."""
