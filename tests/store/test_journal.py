@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,13 @@ def _rows(url: str) -> dict[str, tuple[object, ...]]:
 
 def _no_importer(journal: OfferJournal, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(journal, "_ensure_importer", lambda: None)
+
+
+def _wait_until(done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``done`` until it holds or ``timeout`` seconds pass (the test's assertion follows)."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _abandon(journal: OfferJournal) -> None:
@@ -158,9 +166,7 @@ def test_segments_roll_over_and_imported_ones_are_deleted(
         journal.append(sqlite_documents(_batch(rng, f"g{g}")))
     assert journal.position[0] >= 5  # rolled over several times
     assert journal.flush(30)
-    deadline = time.monotonic() + 10
-    while len(segments(directory, journal.owner)) > 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_until(lambda: len(segments(directory, journal.owner)) <= 1)
     assert segments(directory, journal.owner) == [journal.position[0]]  # the older ones: imported, deleted
     assert len(_rows(url)) == 40 * N
     assert journal.close()
@@ -216,9 +222,7 @@ def test_a_killed_workers_offers_all_reach_the_store(tmp_path: Path, importer_to
     if importer_too:  # nobody left to finish it: the next worker's start does
         assert recover(database, directory) >= 1
     else:  # the importer sees its worker gone, imports the rest and deletes the journal
-        deadline = time.monotonic() + 30
-        while any(directory.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _wait_until(lambda: not any(directory.iterdir()))
     assert list(directory.iterdir()) == []
     assert len(_rows(url)) == 200 * N
 
@@ -232,11 +236,11 @@ def test_the_lag_counts_what_is_appended_and_not_yet_imported(
     journal = OfferJournal(database, directory)
     start_importer = journal._ensure_importer
     _no_importer(journal, monkeypatch)
-    frames = [encode_frame(docs) for docs in (sqlite_documents(_batch(rng, f"g{g}")) for g in range(12))]
-    for frame in frames:
-        journal.append(decode_frames(frame)[0][0])
+    groups = [sqlite_documents(_batch(rng, f"g{g}")) for g in range(12)]
+    for docs in groups:
+        journal.append(docs)
     assert journal.position[0] >= 2  # across segments
-    assert journal.lag_bytes == sum(len(f) for f in frames)
+    assert journal.lag_bytes == sum(len(encode_frame(docs)) for docs in groups)
     monkeypatch.setattr(journal, "_ensure_importer", start_importer)
     start_importer()
     assert journal.flush(30)

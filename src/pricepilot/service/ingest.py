@@ -216,23 +216,20 @@ def ingest_events(
     except _NotServedError as err:
         missing = err
     if journal is not None:  # the offer may be answered and not yet imported
-        flushed = False
+        journal.flush()  # this worker's own journal: wait for its import
         started = time.time()
         while True:
-            if not flushed:  # this worker's own journal: wait for its import, once
-                flushed = True
-                journal.flush()
-            else:  # another worker's: look again while the offer is younger than the grace (and
-                # never longer than the grace in all; an id claiming a time to come is not waited for)
-                served = served_at(missing.offer_id)
-                now = time.time()
-                if served is None or served > now + 1.0 or now > min(served, started) + IMPORT_GRACE_SECONDS:
-                    break
-                time.sleep(_IMPORT_POLL_SECONDS)
             try:
                 return _ingest(request, engine, state, settings, metrics)
             except _NotServedError as err:
                 missing = err
+            # another worker's: look again while the offer is younger than the grace (and never
+            # longer than the grace in all; an id claiming a time to come is not waited for)
+            served = served_at(missing.offer_id)
+            now = time.time()
+            if served is None or served > now + 1.0 or now > min(served, started) + IMPORT_GRACE_SECONDS:
+                break
+            time.sleep(_IMPORT_POLL_SECONDS)
     raise FieldError(
         ("events", missing.index, "offer_id"),
         f"offer {missing.offer_id!r} was never served; nothing of this batch was written",

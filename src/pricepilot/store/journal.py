@@ -32,7 +32,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy.engine import make_url
 
@@ -117,6 +116,7 @@ class OfferJournal:
         self._importer: subprocess.Popen[bytes] | None = None
         self._started_at = -float("inf")
         self._starting = threading.Lock()
+        self._running = False  # an importer was started and its output has not ended
         self._closed = False
         #: how many times an importer was started (for tests and the metrics)
         self.importer_starts = 0
@@ -167,8 +167,7 @@ class OfferJournal:
         return behind + sum(self._finished.get(s, 0) for s in range(done_seq + 1, seq)) + size
 
     def _ensure_importer(self) -> None:
-        importer = self._importer
-        if importer is not None and importer.poll() is None:
+        if self._running:  # no system call per append: the progress reader notes the importer's end
             return
         with self._starting:
             self._start_importer()
@@ -186,15 +185,15 @@ class OfferJournal:
             [*argv, offer_insert_sql()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
         )
         self.importer_starts += 1
+        self._running = True
         threading.Thread(
-            target=self._follow_progress, args=(self._importer.stdout,), name="pp-journal", daemon=True
+            target=self._follow_progress, args=(self._importer,), name="pp-journal", daemon=True
         ).start()
 
-    def _follow_progress(self, stdout: IO[bytes] | None) -> None:
+    def _follow_progress(self, importer: subprocess.Popen[bytes]) -> None:
         """Read the importer's ``SEQ OFFSET`` lines until it exits; wake :meth:`flush` callers."""
-        if stdout is None:
-            return
-        for line in stdout:
+        assert importer.stdout is not None  # started with stdout=PIPE
+        for line in importer.stdout:
             try:
                 seq, offset = (int(x) for x in line.split())
             except ValueError:
@@ -202,6 +201,8 @@ class OfferJournal:
             with self._progress:
                 self._imported = max(self._imported, (seq, offset))
                 self._progress.notify_all()
+        if self._importer is importer:  # it has exited: the next append starts another
+            self._running = False
         with self._progress:
             self._progress.notify_all()
 

@@ -216,19 +216,16 @@ def follow(db: str, directory: Path, owner: str, sql: str) -> None:
     seq, offset = (seqs[0] if seqs else 0), 0
     poll = POLL_SECONDS[1]
     while True:
+        # looked at first: once the worker has started the next segment, this one holds all its frames
+        final = segment_path(directory, owner, seq + 1).exists()
         frames, offset, _ = read_segment(segment_path(directory, owner, seq), offset)
         if frames:
             insert_frames(conn, sql, frames)
             _report(seq, offset)
             poll = POLL_SECONDS[0]
-            if len(frames) >= MAX_FRAMES_PER_TRANSACTION:  # behind: go on at once
+            if final or len(frames) >= MAX_FRAMES_PER_TRANSACTION:  # more to read: go on at once
                 continue
-        elif segment_path(directory, owner, seq + 1).exists():  # the worker moved on: this one is final
-            frames, offset, _ = read_segment(segment_path(directory, owner, seq), offset)
-            if frames:
-                insert_frames(conn, sql, frames)
-                _report(seq, offset)
-                continue
+        elif final:  # imported whole: on to the next
             segment_path(directory, owner, seq).unlink(missing_ok=True)
             seq, offset = seq + 1, 0
             _report(seq, offset)
